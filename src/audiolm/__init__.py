@@ -1,0 +1,1 @@
+"""audiolm: an experiment suite for audio language models."""

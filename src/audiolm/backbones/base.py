@@ -1,0 +1,30 @@
+"""The one interface every sequence backbone implements.
+
+A backbone maps embeddings to hidden states and knows nothing about audio:
+
+    inputs_embeds: [B, L, H]  ->  hidden: [B, L, H]
+
+Decoding goes through a cache (recurrent state for SSMs, keys/values for attention) made by
+``new_cache``. Passing a cache means: continue from the state it holds, update it in place, and
+return it. The prefix is never recomputed.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Any
+
+import torch
+from torch import nn
+
+
+class Backbone(nn.Module, ABC):
+    hidden_size: int
+
+    @abstractmethod
+    def forward(self, inputs_embeds: torch.Tensor, cache: Any | None = None) -> tuple[torch.Tensor, Any | None]:
+        """inputs_embeds: [B, L, H] -> (hidden [B, L, H], cache or None)."""
+
+    @abstractmethod
+    def new_cache(self, batch_size: int, max_length: int) -> Any:
+        """An empty cache for decoding up to ``max_length`` positions of ``batch_size`` sequences."""

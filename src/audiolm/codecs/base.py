@@ -1,0 +1,65 @@
+"""The one interface every audio codec implements.
+
+A codec turns a waveform into a grid of discrete codes and back:
+
+    wav:   [B, 1, T]  float, mono, at ``sample_rate``
+    codes: [B, Q, F]  long, Q codebooks (levels) of ``codebook_size`` entries, F frames at ``frame_rate``
+
+Pretrained codecs load their weights in ``__init__``. Weight-free codecs that are fitted on
+data (``needs_fit``) learn their state in ``fit`` and expose it through ``fitted_state`` so the
+token store and checkpoints can carry it.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from abc import ABC, abstractmethod
+from collections.abc import Iterable
+from typing import Any
+
+import torch
+from torch import nn
+
+
+class AudioCodec(nn.Module, ABC):
+    sample_rate: int
+    frame_rate: float
+    n_codebooks: int
+    codebook_size: int
+    #: True when the codec must see data (``fit``) before it can encode.
+    needs_fit: bool = False
+
+    @abstractmethod
+    def encode(self, wav: torch.Tensor) -> torch.Tensor:
+        """wav: [B, 1, T] -> codes: [B, Q, F] (long)."""
+
+    @abstractmethod
+    def decode(self, codes: torch.Tensor) -> torch.Tensor:
+        """codes: [B, Q, F] -> wav: [B, 1, T]."""
+
+    @abstractmethod
+    def config_dict(self) -> dict[str, Any]:
+        """Everything that determines the codes; the token store is keyed by its hash."""
+
+    def fit(self, wavs: Iterable[torch.Tensor]) -> None:
+        """Learn the codec's state from mono clips ``[1, T]``; codecs with weights need nothing."""
+
+    def fitted_state(self) -> dict[str, torch.Tensor]:
+        """State learned by ``fit``; empty for codecs that need no fitting."""
+        return {}
+
+    def load_fitted_state(self, state: dict[str, torch.Tensor]) -> None:
+        """Restore what ``fitted_state`` returned."""
+        if state:
+            raise ValueError(f"{type(self).__name__} takes no fitted state, got keys {sorted(state)}")
+
+    def num_frames(self, num_samples: int) -> int:
+        """Number of code frames for a clip of ``num_samples`` samples."""
+        return math.ceil(num_samples * self.frame_rate / self.sample_rate)
+
+    @property
+    def device(self) -> torch.device:
+        """Where the codec's weights live (CPU for codecs without any)."""
+        tensor = next(itertools.chain(self.parameters(), self.buffers()), None)
+        return tensor.device if tensor is not None else torch.device("cpu")
