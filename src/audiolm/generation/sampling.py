@@ -7,8 +7,6 @@ processors (tested against them).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 
 NEG_INF = float("-inf")
@@ -41,19 +39,21 @@ def top_p_filter(logits: torch.Tensor, p: float) -> torch.Tensor:
     return logits.masked_fill(drop, NEG_INF)
 
 
-@dataclass
 class Sampler:
-    """Temperature, top-k and top-p sampling; ``temperature == 0`` is greedy."""
+    """Temperature, top-k and top-p sampling; ``temperature == 0`` is greedy.
 
-    temperature: float = 1.0
-    top_k: int = 0
-    top_p: float = 1.0
+    A plain class on purpose: Hydra would turn a dataclass passed to ``instantiate`` into a config.
+    """
 
-    def __post_init__(self) -> None:
+    def __init__(self, temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0):
+        self.temperature, self.top_k, self.top_p = temperature, top_k, top_p
         if self.temperature < 0:
             raise ValueError(f"sampling.temperature must be >= 0, got {self.temperature}")
         if not 0 < self.top_p <= 1:
             raise ValueError(f"sampling.top_p must be in (0, 1], got {self.top_p}")
+
+    def __repr__(self) -> str:
+        return f"Sampler(temperature={self.temperature}, top_k={self.top_k}, top_p={self.top_p})"
 
     def filter(self, logits: torch.Tensor) -> torch.Tensor:
         """logits: [..., V] -> processed logits (temperature, then top-k, then top-p)."""
