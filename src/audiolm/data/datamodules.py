@@ -1,0 +1,87 @@
+"""The LightningDataModule over codec tokens: corpus -> manifest -> token store -> windows.
+
+Tokenisation happens once per (corpus, codec config) and is reused by every later run; fitted
+codecs (melvq) get their state from the store, so the codec the task decodes with is exactly
+the one the tokens were made with.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import lightning as L
+from torch.utils.data import DataLoader
+
+from audiolm.codecs.base import AudioCodec
+from audiolm.data.corpora import Corpus
+from audiolm.data.datasets import CodeWindows, pad_codes
+from audiolm.data.samplers import BucketBatchSampler
+from audiolm.data.store import TokenStore
+from audiolm.data.tokenize import tokenize_manifest
+
+
+def store_root_for(manifest: Path, tokens_dir: str | Path) -> Path:
+    """Token stores of one manifest live under ``tokens_dir/<manifest folder>-<path hash>/``."""
+    digest = hashlib.sha1(str(manifest.resolve()).encode()).hexdigest()[:8]
+    return Path(tokens_dir) / f"{manifest.parent.name}-{digest}"
+
+
+class TokenDataModule(L.LightningDataModule):
+    def __init__(self, corpus: Corpus, codec: AudioCodec, tokens_dir: str, segment_seconds: float = 10.0,
+                 batch_size: int = 16, num_workers: int = 0, val_percent: float = 5.0,
+                 tokenize_batch_size: int = 16, tokenize_device: str = "cpu", seed: int = 0):
+        super().__init__()
+        self.corpus, self.codec, self.tokens_dir = corpus, codec, tokens_dir
+        self.segment_seconds, self.batch_size, self.num_workers = segment_seconds, batch_size, num_workers
+        self.val_percent, self.seed = val_percent, seed
+        self.tokenize_batch_size, self.tokenize_device = tokenize_batch_size, tokenize_device
+        self.store: TokenStore | None = None
+
+    @property
+    def max_frames(self) -> int:
+        return max(int(self.segment_seconds * self.codec.frame_rate), 1)
+
+    def _tokenize(self) -> TokenStore:
+        manifest = self.corpus.manifest()
+        return tokenize_manifest(manifest, self.codec, store_root_for(manifest, self.tokens_dir),
+                                 batch_size=self.tokenize_batch_size, device=self.tokenize_device)
+
+    def prepare_data(self) -> None:
+        self._tokenize()
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.store is not None:
+            return
+        # Every process opens the store (and loads the fitted codec state) itself; after
+        # prepare_data this finds the store complete and does no work.
+        self.store = self._tokenize()
+        self.train_indices, self.val_indices = self.split()
+        if not self.train_indices or not self.val_indices:
+            raise ValueError(f"{self.store.path}: the split left {len(self.train_indices)} train and "
+                             f"{len(self.val_indices)} val items; the corpus needs at least one of each "
+                             f"(adjust data.val_percent or the manifest's 'split' column).")
+
+    def split(self) -> tuple[list[int], list[int]]:
+        """The manifest's ``split`` column when it has one, else a stable hash of each id."""
+        train, val = [], []
+        for i, e in enumerate(self.store.entries):
+            split = (e.get("extra") or {}).get("split")
+            if split is None:
+                bucket = int(hashlib.sha1(e["id"].encode()).hexdigest(), 16) % 10000
+                split = "val" if bucket < self.val_percent * 100 else "train"
+            (val if split == "val" else train).append(i)
+        return train, val
+
+    def _loader(self, indices: list[int], train: bool) -> DataLoader:
+        dataset = CodeWindows(self.store, indices, self.max_frames, random_crop=train)
+        lengths = [min(self.store.entries[i]["n_frames"], self.max_frames) for i in indices]
+        sampler = BucketBatchSampler(lengths, self.batch_size, shuffle=train, seed=self.seed)
+        return DataLoader(dataset, batch_sampler=sampler, collate_fn=pad_codes, num_workers=self.num_workers,
+                          persistent_workers=self.num_workers > 0)
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader(self.train_indices, train=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader(self.val_indices, train=False)

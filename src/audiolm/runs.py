@@ -1,0 +1,137 @@
+"""What train.py and eval.py call: build the run's parts from the config, then train or evaluate.
+
+The parts come from Hydra ``_target_`` entries; nothing here knows which codec, backbone or
+corpus is in use. User errors (``AudiolmError``, a missing mandatory config value) end the
+program with one clear message instead of a stack trace.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import sys
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+from hydra.errors import ConfigCompositionException, InstantiationException, OverrideParseException
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import MissingMandatoryValue
+
+from audiolm.errors import AudiolmError
+
+log = logging.getLogger("audiolm")
+CONFIG_NAME = "config.yaml"
+
+
+def user_error(exc: BaseException) -> BaseException | None:
+    """The user-facing error inside ``exc``'s cause chain (Hydra wraps errors raised by targets)."""
+    while exc is not None:
+        if isinstance(exc, (AudiolmError, MissingMandatoryValue, ConfigCompositionException, OverrideParseException)):
+            return exc
+        exc = exc.__cause__ or (exc.__context__ if isinstance(exc, InstantiationException) else None)
+    return None
+
+
+def exit_on_user_error(fn: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(fn)  # Hydra finds configs/ through the wrapped function's module
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except Exception as exc:  # noqa: BLE001 - re-raised unless it is the user's to fix
+            found = user_error(exc)
+            if found is None:
+                raise
+            hint = " (set it on the command line, e.g. key=value)" if isinstance(found, MissingMandatoryValue) else ""
+            print(f"error: {found}{hint}", file=sys.stderr)
+            sys.exit(1)
+
+    return wrapped
+
+
+def build(cfg: DictConfig) -> tuple[Any, L.LightningDataModule, L.LightningModule]:
+    """codec, datamodule and task of a run."""
+    codec = instantiate(cfg.codec)
+    datamodule = instantiate(cfg.data, codec=codec)
+    task = instantiate(cfg.task, backbone=instantiate(cfg.model), codec=codec, pattern=instantiate(cfg.pattern),
+                       sampler=instantiate(cfg.sampling))
+    return codec, datamodule, task
+
+
+def _instantiate_all(node: DictConfig | None) -> list[Any]:
+    return [instantiate(c) for c in (node or {}).values() if isinstance(c, DictConfig) and "_target_" in c]
+
+
+def train(cfg: DictConfig) -> dict[str, float]:
+    """Fit, checkpoint, and return the final metrics (for sweeps)."""
+    L.seed_everything(cfg.seed, workers=True)
+    out = Path(cfg.paths.output_dir)
+    (out / "checkpoints").mkdir(parents=True, exist_ok=True)
+    # Saved resolved, next to the checkpoints, so eval.py rebuilds exactly this run.
+    OmegaConf.save(cfg, out / "checkpoints" / CONFIG_NAME, resolve=True)
+    _, datamodule, task = build(cfg)
+    trainer: L.Trainer = instantiate(cfg.trainer, callbacks=_instantiate_all(cfg.get("callbacks")),
+                                     logger=_instantiate_all(cfg.get("logger")) or False)
+    log.info("parameters: %.2fM (backbone %.2fM)", _millions(task), _millions(task.backbone))
+    trainer.fit(task, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+    metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
+    log.info("checkpoints: %s", out / "checkpoints")
+    return metrics
+
+
+def _millions(module: torch.nn.Module) -> float:
+    return sum(p.numel() for p in module.parameters()) / 1e6
+
+
+def load_run_config(ckpt: Path, overrides: list[str]) -> DictConfig:
+    """The config saved next to ``ckpt``, with command-line ``overrides`` applied on top."""
+    from hydra import compose, initialize_config_dir
+
+    if not ckpt.is_file():
+        raise AudiolmError(f"checkpoint not found: {ckpt}. Pass ckpt=<run dir>/checkpoints/last.ckpt")
+    if not (ckpt.parent / CONFIG_NAME).is_file():
+        raise AudiolmError(f"no {CONFIG_NAME} next to {ckpt}: eval.py rebuilds the run from the config that "
+                           f"train.py saves in the checkpoints folder. Copy it there with the checkpoint.")
+    with initialize_config_dir(config_dir=str(ckpt.parent.resolve()), version_base="1.3"):
+        return compose(config_name=CONFIG_NAME.removesuffix(".yaml"), overrides=overrides)
+
+
+def evaluate(ckpt: Path, cfg: DictConfig) -> dict[str, Any]:
+    """Validation metrics and samples of a checkpoint; prints a table and writes metrics.json."""
+    L.seed_everything(cfg.eval.seed, workers=True)
+    _, datamodule, task = build(cfg)
+    state = torch.load(ckpt, map_location="cpu", weights_only=True)
+    task.load_state_dict(state["state_dict"])
+    task.on_load_checkpoint(state)
+    trainer = L.Trainer(accelerator=cfg.trainer.accelerator, devices=1, logger=False, enable_checkpointing=False,
+                        precision=cfg.trainer.precision, enable_model_summary=False)
+    metrics = trainer.validate(task, datamodule=datamodule, verbose=False)[0]
+    task.eval()
+    out = Path(cfg.eval.out_dir or ckpt.parent.parent / "eval" / datetime.now().strftime("%Y-%m-%d_%H-%M-%S"))
+    settings = {k: cfg.eval[k] for k in ("n_samples", "sample_seconds", "prompt_seconds", "batch_size", "seed")}
+    samples = task.write_samples(datamodule, out, **settings)
+    report = {"checkpoint": str(ckpt), "metrics": {k: float(v) for k, v in metrics.items()},
+              "sampling": OmegaConf.to_container(cfg.sampling), "samples_dir": str(out), "samples": samples}
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "metrics.json").write_text(json.dumps(report, indent=2))
+    _print_report(report)
+    return report
+
+
+def _print_report(report: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"eval: {report['checkpoint']}")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for k, v in sorted(report["metrics"].items()):
+        table.add_row(k, f"{v:.4f}")
+    console = Console()
+    console.print(table)
+    console.print(f"{len(report['samples'])} samples and metrics.json in {report['samples_dir']}")

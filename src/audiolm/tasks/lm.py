@@ -1,0 +1,157 @@
+"""The audio LM task: next-token prediction over codec tokens laid out by a pattern.
+
+    codes [B, Q, F] --pattern--> steps [B, S, M] --embed--> [B, S, H] --backbone--> --head--> [B, S, M, V]
+
+Input at position ``s`` is step ``s-1`` (a start id at ``s = 0``), so position ``s`` predicts
+step ``s``. Loss and accuracy are reported per codebook level. ``generate`` samples new codes,
+unconditionally or as the continuation of a prompt, through the backbone's cache.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+import lightning as L
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from audiolm.backbones.base import Backbone
+from audiolm.codecs.base import AudioCodec
+from audiolm.generation.decode import decode
+from audiolm.generation.sampling import Sampler
+from audiolm.patterns.base import Pattern
+from audiolm.tasks.optim import build_optimizer
+
+IGNORE = -100
+
+
+class AudioLMTask(L.LightningModule):
+    def __init__(
+        self,
+        backbone: Backbone,
+        pattern: Callable[..., Pattern],
+        codec: AudioCodec,
+        optimizer: Callable[..., torch.optim.Optimizer],
+        scheduler: dict,
+        weight_decay: float = 0.1,
+        sampler: Sampler | None = None,
+    ):
+        super().__init__()
+        self.backbone = backbone
+        self.pattern = pattern(n_codebooks=codec.n_codebooks, codebook_size=codec.codebook_size)
+        # The codec is a tool the task uses to listen, not a part it trains: keeping it out of the
+        # module tree keeps pretrained codec weights out of every checkpoint.
+        object.__setattr__(self, "codec", codec)
+        self.optimizer, self.scheduler, self.weight_decay = optimizer, dict(scheduler), weight_decay
+        self.sampler = sampler or Sampler()
+
+        m, v, h = self.pattern.n_streams, self.pattern.vocab_size, backbone.hidden_size
+        self.start_id = v  # one extra id per stream marks the start of a sequence
+        self.embedding = nn.Embedding(m * (v + 1), h)
+        self.register_buffer("stream_offsets", torch.arange(m) * (v + 1), persistent=False)
+        self.head = nn.Linear(h, m * v, bias=False)
+        nn.init.normal_(self.embedding.weight, std=0.02)
+        nn.init.normal_(self.head.weight, std=0.02)
+
+    # -- model ---------------------------------------------------------------------------------
+    def embed(self, ids: torch.Tensor) -> torch.Tensor:
+        """ids: [B, L, M] -> [B, L, H], the sum of each stream's embedding."""
+        return self.embedding(ids + self.stream_offsets).sum(dim=2)
+
+    def logits(self, hidden: torch.Tensor) -> torch.Tensor:
+        """hidden: [B, L, H] -> logits: [B, L, M, V]."""
+        b, length, _ = hidden.shape
+        return self.head(hidden).view(b, length, self.pattern.n_streams, self.pattern.vocab_size)
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        """ids: [B, L, M] inputs -> logits [B, L, M, V] for the next step at each position."""
+        hidden, _ = self.backbone(self.embed(ids))
+        return self.logits(hidden)
+
+    def with_start(self, steps: torch.Tensor) -> torch.Tensor:
+        """steps: [B, S, M] -> [B, 1 + S, M] with the start id in front."""
+        start = steps.new_full((steps.shape[0], 1, steps.shape[2]), self.start_id)
+        return torch.cat([start, steps], dim=1)
+
+    # -- training ------------------------------------------------------------------------------
+    def step_losses(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Mean loss, and summed loss / correct counts / token counts for every codebook level."""
+        steps = self.pattern.encode(batch["codes"])
+        real = self.pattern.step_mask(batch["frame_mask"])
+        logits = self(self.with_start(steps[:, :-1]))
+        targets = steps.masked_fill(~real, IGNORE)
+        nll = F.cross_entropy(logits.flatten(0, 2).float(), targets.flatten(), ignore_index=IGNORE,
+                              reduction="none").view_as(targets)
+        correct = (logits.argmax(-1) == steps) & real
+        levels = self.pattern.levels(steps.shape[1]).to(steps.device).expand_as(steps)
+        out = {"loss": nll.sum() / real.sum().clamp(min=1)}
+        for q in range(self.pattern.n_codebooks):
+            at_q = real & (levels == q)
+            out[f"nll_sum_q{q}"] = nll[at_q].sum()
+            out[f"correct_q{q}"] = correct[at_q].sum()
+            out[f"count_q{q}"] = at_q.sum()
+        return out
+
+    def _log_metrics(self, prefix: str, out: dict[str, torch.Tensor]) -> None:
+        # Weighted by token counts, so epoch values are corpus per-token figures, not means of means.
+        n_levels = self.pattern.n_codebooks
+        n_tokens = max(int(sum(out[f"count_q{q}"] for q in range(n_levels))), 1)
+        self.log(f"{prefix}/nll", out["loss"], prog_bar=True, batch_size=n_tokens)
+        self.log(f"{prefix}/bits_per_token", out["loss"] / math.log(2), batch_size=n_tokens)
+        for q in range(n_levels):
+            n = max(int(out[f"count_q{q}"]), 1)
+            self.log(f"{prefix}/nll_q{q}", out[f"nll_sum_q{q}"] / n, batch_size=n)
+            self.log(f"{prefix}/acc_q{q}", out[f"correct_q{q}"].float() / n, batch_size=n)
+
+    def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        out = self.step_losses(batch)
+        self._log_metrics("train", out)
+        return out["loss"]
+
+    def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
+        self._log_metrics("val", self.step_losses(batch))
+
+    def configure_optimizers(self) -> dict:
+        return build_optimizer(self, self.optimizer, self.weight_decay, self.scheduler)
+
+    # -- codec state travels with the checkpoint -----------------------------------------------
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        checkpoint["codec_state"] = {k: v.cpu() for k, v in self.codec.fitted_state().items()}
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        if checkpoint.get("codec_state"):
+            self.codec.load_fitted_state(checkpoint["codec_state"])
+
+    # -- generation ----------------------------------------------------------------------------
+    @torch.inference_mode()
+    def generate(
+        self,
+        n_frames: int,
+        prompt: torch.Tensor | None = None,
+        batch_size: int = 1,
+        use_cache: bool = True,
+        generator: torch.Generator | None = None,
+        progress: bool = False,
+    ) -> torch.Tensor:
+        """Sample codes [B, Q, n_frames]; with ``prompt`` [B, Q, Fp] the first Fp frames are the prompt's."""
+        n_prompt = 0 if prompt is None else prompt.shape[-1]
+        if n_prompt > n_frames:
+            raise ValueError(f"prompt has {n_prompt} frames, more than the {n_frames} frames asked for")
+        b = batch_size if prompt is None else prompt.shape[0]
+        known = torch.empty(b, 0, self.pattern.n_streams, dtype=torch.long, device=self.device)
+        if prompt is not None:
+            known = self.pattern.encode(prompt.to(self.device))[:, : self.pattern.prefix_steps(n_prompt)]
+        n_steps = self.pattern.num_steps(n_frames)
+        steps = decode(self.embed, self.backbone, self.logits, self.with_start(known),
+                       self.pattern.id_ranges(n_steps), self.sampler, use_cache=use_cache,
+                       generator=generator, progress=progress)
+        return self.pattern.decode(steps)
+
+    def write_samples(self, datamodule, out_dir, **settings) -> list[dict]:
+        """Unconditional samples and prompt continuations as WAVs (see ``lm_samples``)."""
+        from audiolm.tasks.lm_samples import write_lm_samples
+
+        return write_lm_samples(self, datamodule, out_dir, **settings)

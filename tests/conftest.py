@@ -1,0 +1,46 @@
+"""Shared fixtures: the repo root, a session-wide data folder with a tiny embedded corpus, and a
+helper to run the entry points as a user would (in a subprocess, from the command line)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# Small enough for CPU tests in seconds, big enough for a train/val split.
+TINY = [
+    "data.corpus.n_utterances=24",
+    "data.batch_size=4",
+    "data.segment_seconds=2.0",
+    "model.hidden_size=32",
+    "model.num_layers=2",
+    "trainer.max_steps=6",
+    "trainer.val_check_interval=3",
+    "trainer.log_every_n_steps=1",
+    "trainer.limit_val_batches=2",
+    "task.scheduler.warmup_steps=2",
+    "eval.n_samples=2",
+    "eval.sample_seconds=0.6",
+    "eval.prompt_seconds=0.3",
+    "eval.batch_size=2",
+]
+
+
+@pytest.fixture(scope="session")
+def data_dir(tmp_path_factory) -> Path:
+    """One data folder for the session, so the tiny corpus is synthesised and tokenised once."""
+    return tmp_path_factory.mktemp("data")
+
+
+def run_entry(script: str, *args: str, cwd: Path = ROOT, check: bool = True) -> subprocess.CompletedProcess:
+    env = {**os.environ, "HYDRA_FULL_ERROR": "0", "WANDB_MODE": "offline", "PYTHONWARNINGS": "ignore"}
+    proc = subprocess.run([sys.executable, str(ROOT / script), *args], cwd=cwd, env=env, capture_output=True,
+                          text=True, timeout=900)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"{script} {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}")
+    return proc
