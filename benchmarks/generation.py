@@ -17,10 +17,21 @@ import time
 from pathlib import Path
 
 import torch
-from transformers import LlamaConfig, LlamaForCausalLM, MambaConfig, MambaForCausalLM
+from transformers import (
+    GPT2Config,
+    GPT2LMHeadModel,
+    LlamaConfig,
+    LlamaForCausalLM,
+    Mamba2Config,
+    Mamba2ForCausalLM,
+    MambaConfig,
+    MambaForCausalLM,
+)
 
 from audiolm.backbones.llama import LlamaBackbone
 from audiolm.backbones.mamba import MambaBackbone
+from audiolm.backbones.mamba2 import Mamba2Backbone
+from audiolm.backbones.transformer import TransformerBackbone
 from audiolm.codecs.melvq import MelVQCodec
 from audiolm.generation.sampling import Sampler
 from audiolm.patterns import FlattenPattern
@@ -30,10 +41,17 @@ SIZE = {"hidden_size": 256, "num_layers": 6}
 BACKBONES = {
     "mamba": (lambda: MambaBackbone(**SIZE),
               lambda v: MambaForCausalLM(MambaConfig(vocab_size=v, hidden_size=256, num_hidden_layers=6))),
+    "mamba2": (lambda: Mamba2Backbone(**SIZE),
+               lambda v: Mamba2ForCausalLM(Mamba2Config(vocab_size=v, hidden_size=256, num_hidden_layers=6,
+                                                       num_heads=8, head_dim=64, state_size=64, n_groups=1,
+                                                       chunk_size=32))),
     "llama": (lambda: LlamaBackbone(**SIZE, num_heads=4, intermediate_size=704),
               lambda v: LlamaForCausalLM(LlamaConfig(vocab_size=v, hidden_size=256, num_hidden_layers=6,
                                                      num_attention_heads=4, intermediate_size=704,
                                                      max_position_embeddings=4096))),
+    "transformer": (lambda: TransformerBackbone(**SIZE, num_heads=4),
+                    lambda v: GPT2LMHeadModel(GPT2Config(vocab_size=v, n_embd=256, n_layer=6, n_head=4,
+                                                         n_positions=4096))),
 }
 
 

@@ -44,3 +44,11 @@ def run_entry(script: str, *args: str, cwd: Path = ROOT, check: bool = True) -> 
     if check and proc.returncode != 0:
         raise AssertionError(f"{script} {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}")
     return proc
+
+
+@pytest.fixture(scope="session")
+def trained_run(data_dir, tmp_path_factory) -> Path:
+    """A tiny default-experiment run (train.py with TINY overrides), shared by the tests that read it."""
+    run_dir = tmp_path_factory.mktemp("run")
+    run_entry("train.py", *TINY, f"paths.data_dir={data_dir}", f"hydra.run.dir={run_dir}")
+    return run_dir

@@ -11,13 +11,6 @@ import soundfile as sf
 from conftest import TINY, run_entry
 
 
-@pytest.fixture(scope="module")
-def trained_run(data_dir, tmp_path_factory) -> Path:
-    run_dir = tmp_path_factory.mktemp("run")
-    run_entry("train.py", *TINY, f"paths.data_dir={data_dir}", f"hydra.run.dir={run_dir}")
-    return run_dir
-
-
 def test_train_writes_checkpoints_config_and_logs(trained_run):
     ckpts = trained_run / "checkpoints"
     assert (ckpts / "last.ckpt").is_file()
@@ -87,3 +80,10 @@ def test_multirun_grid_over_backbones(data_dir, tmp_path):
               f"paths.data_dir={data_dir}", f"hydra.sweep.dir={tmp_path}")
     for job in ("0", "1"):
         assert (tmp_path / job / "checkpoints" / "last.ckpt").is_file()
+
+
+def test_wandb_logger_works_offline(data_dir, tmp_path):
+    run_entry("train.py", *TINY, "trainer.max_steps=2", "logger=wandb", "logger.wandb.offline=true",
+              f"paths.data_dir={data_dir}", f"hydra.run.dir={tmp_path}")
+    runs = list((tmp_path / "wandb").glob("offline-run-*"))
+    assert runs and any(runs[0].rglob("*.wandb")), "an offline W&B run with its log file"

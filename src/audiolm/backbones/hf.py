@@ -19,6 +19,7 @@ from collections.abc import Callable
 from types import ModuleType
 
 import torch
+import torch.nn.functional as F
 from transformers import DynamicCache, PreTrainedModel
 from transformers.cache_utils import Cache
 
@@ -57,6 +58,11 @@ class HFBackbone(Backbone):
         """
         out = self.model(inputs_embeds=inputs_embeds, use_cache=cache is not None, **{self.cache_argument: cache})
         return out.last_hidden_state, cache
+
+
+def rms_norm(x: torch.Tensor, norm: torch.nn.Module) -> torch.Tensor:
+    """transformers' RMSNorm modules (Mamba, Llama) as one fused op, for the decoding paths."""
+    return F.rms_norm(x, norm.weight.shape, norm.weight, norm.variance_epsilon)
 
 
 def _any_on_cuda(args: tuple, kwargs: dict) -> bool:

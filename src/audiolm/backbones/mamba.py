@@ -14,11 +14,11 @@ used as before.
 from __future__ import annotations
 
 import torch
-from transformers import MambaConfig, MambaModel
-from transformers.cache_utils import Cache
+import torch.nn.functional as F
+from transformers import DynamicCache, MambaConfig, MambaModel
 from transformers.models.mamba import modeling_mamba
 
-from audiolm.backbones.hf import HFBackbone, route_kernels_by_device
+from audiolm.backbones.hf import HFBackbone, rms_norm, route_kernels_by_device
 from audiolm.backbones.scan import selective_scan
 
 # transformers binds these hooks to the CUDA kernels whenever mamba-ssm / causal-conv1d import,
@@ -34,6 +34,14 @@ route_kernels_by_device(
     },
     torch_paths={"mamba_selective_scan": selective_scan},
 )
+
+
+class MambaDecodeCache(DynamicCache):
+    """transformers' cache (conv and SSM states per layer), plus what a decode computes once."""
+
+    def __init__(self, config: MambaConfig):
+        super().__init__(config=config)
+        self.neg_a: list[torch.Tensor] | None = None
 
 
 class MambaBackbone(HFBackbone):
@@ -65,14 +73,43 @@ class MambaBackbone(HFBackbone):
         )
         super().__init__(MambaModel(config))
 
-    def forward(self, inputs_embeds: torch.Tensor, cache: Cache | None = None) -> tuple[torch.Tensor, Cache | None]:
+    def new_cache(self, batch_size: int, max_length: int) -> MambaDecodeCache:
+        """Conv and SSM states are allocated by the first forward; the arguments are not needed."""
+        return MambaDecodeCache(self.model.config)
+
+    def forward(self, inputs_embeds: torch.Tensor, cache: MambaDecodeCache | None = None):
         """inputs_embeds: [B, L, H] -> (hidden [B, L, H], cache).
 
-        transformers' Mamba-1 mixer can prefill an empty cache or advance a filled one by a
-        single position; given several positions and a filled cache it would restart the scan
-        from a zero state. Those positions are therefore fed one at a time.
+        An empty cache is filled by transformers' forward (the prefill, through the chunked scan).
+        A filled one advances one position at a time through ``_step``. transformers' Mamba-1
+        mixer could advance it by one position too, but at batch 1 its per-call overhead is most of
+        a step; given several positions it would even restart the scan from a zero state.
         """
-        if cache is None or inputs_embeds.shape[1] == 1 or not cache.has_previous_state():
+        if cache is None or not cache.has_previous_state():
             return super().forward(inputs_embeds, cache)
-        hidden = [HFBackbone.forward(self, step, cache)[0] for step in inputs_embeds.split(1, dim=1)]
-        return torch.cat(hidden, dim=1), cache
+        if cache.neg_a is None:
+            # -exp(A_log) of every layer, once per decode rather than once per layer and step
+            cache.neg_a = [-torch.exp(block.mixer.A_log.float()) for block in self.model.layers]
+        hidden = [self._step(x[:, 0], cache) for x in inputs_embeds.split(1, dim=1)]
+        return torch.stack(hidden, dim=1), cache
+
+    def _step(self, x: torch.Tensor, cache: MambaDecodeCache) -> torch.Tensor:
+        """One position, x: [B, H] -> [B, H]; updates each layer's conv state [B, D, K] and SSM
+        state [B, D, N] in place, as transformers' own single-step kernels do."""
+        for i, block in enumerate(self.model.layers):
+            mixer = block.mixer
+            conv, ssm = cache.get_conv_state(i), cache.get_recurrent_state(i)
+            xs, gate = mixer.in_proj(rms_norm(x, block.norm)).chunk(2, dim=-1)  # [B, D] each
+            conv.copy_(conv.roll(-1, dims=-1))
+            conv[:, :, -1] = xs
+            xs = (conv * mixer.conv1d.weight[:, 0]).sum(-1)
+            if mixer.conv1d.bias is not None:
+                xs = xs + mixer.conv1d.bias
+            xs = mixer.act(xs)
+            dt, b, c = mixer.x_proj(xs).split([mixer.time_step_rank, mixer.ssm_state_size, mixer.ssm_state_size], -1)
+            dt = F.softplus(mixer.dt_proj(dt))  # [B, D]
+            decay = torch.exp(dt[:, :, None] * cache.neg_a[i])  # neg_a: [D, N]
+            ssm.mul_(decay).addcmul_((dt * xs)[:, :, None], b[:, None, :])
+            y = (ssm @ c[:, :, None])[..., 0] + mixer.D * xs
+            x = x + mixer.out_proj(y * mixer.act(gate))
+        return rms_norm(x, self.model.norm_f)

@@ -44,10 +44,13 @@ def decode(
     seq[:, : 1 + n_known] = prefix
     cache = backbone.new_cache(prefix.shape[0], 1 + n_total) if use_cache else None
     hidden, cache = backbone(embed(prefix), cache)
+    vocab = None
     for step in tqdm(range(n_known, n_total), desc="generate", disable=not progress, leave=False):
         logits = head(hidden[:, -1:])[:, 0]  # [B, M, V]
+        if vocab is None:
+            vocab = torch.arange(logits.shape[-1], device=logits.device)
         lo, hi = id_ranges[step, :, 0], id_ranges[step, :, 1]
-        seq[:, 1 + step] = sampler(restrict_to_range(logits, lo, hi), generator=generator)
+        seq[:, 1 + step] = sampler(restrict_to_range(logits, lo, hi, vocab), generator=generator)
         if step + 1 < n_total:
             if use_cache:
                 hidden, cache = backbone(embed(seq[:, 1 + step : 2 + step]), cache)

@@ -12,9 +12,14 @@ import torch
 NEG_INF = float("-inf")
 
 
-def restrict_to_range(logits: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor) -> torch.Tensor:
-    """Keep ids in ``[lo, hi)``. logits: [..., V]; lo, hi: [...] broadcastable to logits[..., 0]."""
-    ids = torch.arange(logits.shape[-1], device=logits.device)
+def restrict_to_range(logits: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor,
+                      ids: torch.Tensor | None = None) -> torch.Tensor:
+    """Keep ids in ``[lo, hi)``. logits: [..., V]; lo, hi: [...] broadcastable to logits[..., 0].
+
+    ``ids`` is ``arange(V)``; a decoding loop passes it in so it is not rebuilt every step.
+    """
+    if ids is None:
+        ids = torch.arange(logits.shape[-1], device=logits.device)
     legal = (ids >= lo.unsqueeze(-1)) & (ids < hi.unsqueeze(-1))
     return logits.masked_fill(~legal, NEG_INF)
 

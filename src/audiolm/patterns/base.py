@@ -62,10 +62,8 @@ class Pattern(ABC):
             hi = torch.where(filler, lo + 1, hi)
         return torch.stack([lo, hi], dim=-1)
 
-    @property
-    def filler_id(self) -> int:
-        """The id that stands where a stream has no code (only patterns that need one)."""
-        raise ValueError(f"{type(self).__name__} has no filler id")
+    #: the id that stands where a stream has no code; None for patterns without such positions
+    filler_id: int | None = None
 
     def _level_range(self, level: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Legal id range for a code of ``level`` (per-stream vocabularies: [0, K))."""
@@ -75,6 +73,18 @@ class Pattern(ABC):
         if codes.dim() != 3 or codes.shape[1] != self.n_codebooks:
             raise ValueError(f"{type(self).__name__}: expected codes [B, {self.n_codebooks}, F], "
                              f"got {tuple(codes.shape)}")
+
+    def encode_padded(self, codes: torch.Tensor, frame_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """codes: [B, Q, F] zero-padded, frame_mask: [B, F] -> (steps [B, S, M], real [B, S, M]).
+
+        Positions that hold no real code get the filler id, so every item's steps are exactly
+        those of its own unpadded encoding (then padding) and its loss does not depend on the
+        batch it is in. Patterns without a filler only pad after an item's last real step.
+        """
+        steps, real = self.encode(codes), self.step_mask(frame_mask)
+        if self.filler_id is not None:
+            steps = steps.masked_fill(~real, self.filler_id)
+        return steps, real
 
     def step_mask(self, frame_mask: torch.Tensor) -> torch.Tensor:
         """frame_mask: [B, F] bool (True = real frame) -> [B, S, M] bool: positions holding a real code.

@@ -24,9 +24,9 @@ class DelayPattern(Pattern):
     def vocab_size(self) -> int:
         return self.codebook_size + 1
 
-    @property
-    def filler_id(self) -> int:
-        return self.codebook_size
+    def __init__(self, n_codebooks: int, codebook_size: int):
+        super().__init__(n_codebooks, codebook_size)
+        self.filler_id = codebook_size
 
     def num_steps(self, n_frames: int) -> int:
         return n_frames + self.n_codebooks - 1 if n_frames > 0 else 0

@@ -79,8 +79,7 @@ class AudioLMTask(L.LightningModule):
     # -- training ------------------------------------------------------------------------------
     def step_losses(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """Mean loss, and summed loss / correct counts / token counts for every codebook level."""
-        steps = self.pattern.encode(batch["codes"])
-        real = self.pattern.step_mask(batch["frame_mask"])
+        steps, real = self.pattern.encode_padded(batch["codes"], batch["frame_mask"])
         logits = self(self.with_start(steps[:, :-1]))
         targets = steps.masked_fill(~real, IGNORE)
         nll = F.cross_entropy(logits.flatten(0, 2).float(), targets.flatten(), ignore_index=IGNORE,

@@ -1,0 +1,22 @@
+"""The inspection notebooks run top to bottom on a real (tiny) run."""
+
+from __future__ import annotations
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+
+from conftest import ROOT
+
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_notebook_executes(path, trained_run, monkeypatch):
+    monkeypatch.setenv("AUDIOLM_CKPT", str(trained_run / "checkpoints" / "last.ckpt"))
+    monkeypatch.setenv("MPLBACKEND", "Agg")
+    nb = nbformat.read(path, as_version=4)
+    NotebookClient(nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}).execute()
+    errors = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []) if o.output_type == "error"]
+    assert not errors
+    assert any("parameters" in o.get("text", "") for c in nb.cells for o in c.get("outputs", []))
