@@ -29,7 +29,7 @@ espeak:
 	  fi; \
 	fi
 
-install: $(STAMP) espeak
+install: espeak $(STAMP)
 
 demo: install
 	rm -rf $(DEMO)

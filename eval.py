@@ -9,7 +9,7 @@ from pathlib import Path
 
 os.environ.setdefault("AUDIOLM_ROOT", str(Path(__file__).resolve().parent))
 
-from audiolm.runs import evaluate, exit_on_user_error, load_run_config  # noqa: E402
+from audiolm.runs import evaluate, exit_on_user_error  # noqa: E402
 from audiolm.errors import AudiolmError  # noqa: E402
 
 
@@ -19,8 +19,7 @@ def main(argv: list[str]) -> None:
     if len(ckpts) != 1:
         raise AudiolmError("usage: python eval.py ckpt=<run dir>/checkpoints/last.ckpt [key=value ...]")
     overrides = [a for a in argv if not a.startswith("ckpt=")]
-    ckpt = Path(ckpts[0])
-    evaluate(ckpt, load_run_config(ckpt, overrides))
+    evaluate(Path(ckpts[0]), overrides)
 
 
 if __name__ == "__main__":

@@ -110,3 +110,12 @@ def test_warmup_then_cosine_schedule():
     assert warmup_schedule(5, 100, decay="constant")(50) == 1.0
     with pytest.raises(ValueError, match="decay"):
         warmup_schedule(1, 2, decay="exp")
+
+
+@pytest.mark.parametrize("pattern", [FlattenPattern, DelayPattern])
+def test_a_continuation_keeps_every_prompt_code(pattern):
+    codec = MelVQCodec(n_codebooks=3, codebook_size=16)  # with delay, the prompt's last frames span later steps
+    task = tiny_task(BACKBONES["llama"](), pattern, temperature=1.0, codec=codec)
+    prompt = torch.randint(0, 16, (2, 3, 6))
+    codes = task.generate(12, prompt=prompt, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(codes[..., :6], prompt)

@@ -87,3 +87,25 @@ def test_wandb_logger_works_offline(data_dir, tmp_path):
               f"paths.data_dir={data_dir}", f"hydra.run.dir={tmp_path}")
     runs = list((tmp_path / "wandb").glob("offline-run-*"))
     assert runs and any(runs[0].rglob("*.wandb")), "an offline W&B run with its log file"
+
+
+def test_a_bad_manifest_is_a_clear_error(tmp_path):
+    manifest = tmp_path / "manifest.jsonl"
+    manifest.write_text('{"path": "a.wav"}\n')
+    proc = run_entry("train.py", "data=manifest", f"data.corpus.path={manifest}", f"hydra.run.dir={tmp_path / 'run'}",
+                     check=False)
+    assert proc.returncode == 1
+    assert "manifest.jsonl:1: missing key(s) ['duration']" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_a_bad_eval_override_is_a_clear_error(trained_run):
+    proc = run_entry("eval.py", f"ckpt={trained_run / 'checkpoints' / 'last.ckpt'}", "sampling.top_p=0", check=False)
+    assert proc.returncode == 1
+    assert "sampling.top_p must be in (0, 1]" in proc.stderr and "Traceback" not in proc.stderr
+
+
+@pytest.mark.slow
+def test_ddp_on_two_cpu_processes(data_dir, tmp_path):
+    run_entry("train.py", *TINY, "trainer=ddp_cpu", "trainer.max_steps=3", f"paths.data_dir={data_dir}",
+              f"hydra.run.dir={tmp_path}")
+    assert (tmp_path / "checkpoints" / "last.ckpt").is_file()

@@ -36,3 +36,21 @@ def test_drop_last_and_no_shuffle():
     assert len(sampler) == 2
     with pytest.raises(ValueError, match="batch_size"):
         BucketBatchSampler([1], batch_size=0)
+
+
+def test_ddp_ranks_get_disjoint_equal_shares_of_the_same_epoch():
+    lengths = np.random.default_rng(0).integers(10, 100, size=101)
+    shares = [list(BucketBatchSampler(lengths, batch_size=4, seed=3, rank=r, world_size=3)) for r in range(3)]
+    assert len({len(s) for s in shares}) == 1 and len(shares[0]) == len(BucketBatchSampler(lengths, 4, rank=0, world_size=3))
+    seen = [i for share in shares for batch in share for i in batch]
+    assert len(seen) == len(set(seen))  # no item on two ranks
+    single = list(BucketBatchSampler(lengths, batch_size=4, seed=3))
+    assert shares[1][0] == single[1]  # the same epoch order, dealt round-robin
+
+
+def test_a_resumed_sampler_continues_the_epoch_order():
+    lengths = list(range(40))
+    fresh = BucketBatchSampler(lengths, batch_size=4, seed=1)
+    list(fresh)
+    second_epoch = list(fresh)
+    assert list(BucketBatchSampler(lengths, batch_size=4, seed=1, start_epoch=1)) == second_epoch

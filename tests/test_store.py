@@ -11,6 +11,7 @@ import pytest
 import soundfile as sf
 import torch
 
+from audiolm.errors import DataError
 from audiolm.audio import load_audio
 from audiolm.codecs.base import AudioCodec
 from audiolm.data.manifest import Utterance, read_manifest, write_manifest
@@ -81,7 +82,7 @@ class FittedMeanAmpCodec(MeanAmpCodec):
         self.fitted = True
 
     def fitted_state(self) -> dict[str, torch.Tensor]:
-        return {"scale": self.scale}
+        return {"scale": self.scale} if self.fitted else {}
 
     def load_fitted_state(self, state: dict[str, torch.Tensor]) -> None:
         self.scale = state["scale"].clone()
@@ -311,3 +312,15 @@ def test_cli(tmp_path, capsys):
     assert "4 items" in capsys.readouterr().out
     check_codes(TokenStore.find(tmp_path / "store", MeanAmpCodec(hop=160).config_dict()), MeanAmpCodec(hop=160),
                 manifest)
+
+
+def test_a_fitted_codec_keeps_its_state_and_a_different_one_is_refused(tmp_path):
+    manifest = make_corpus(tmp_path)
+    trained = FittedMeanAmpCodec()
+    trained.load_fitted_state({"scale": torch.tensor(0.25)})  # e.g. from a checkpoint
+    store = tokenize_manifest(manifest, trained, tmp_path / "a", progress=False)
+    assert trained.fit_calls == 0 and torch.equal(store.load_codec_state()["scale"], torch.tensor(0.25))
+    other = FittedMeanAmpCodec()
+    other.load_fitted_state({"scale": torch.tensor(0.5)})
+    with pytest.raises(DataError, match="differs from the one the token store"):
+        tokenize_manifest(manifest, other, tmp_path / "a", progress=False)

@@ -74,7 +74,10 @@ def train(cfg: DictConfig) -> dict[str, float]:
     (out / "checkpoints").mkdir(parents=True, exist_ok=True)
     # Saved resolved, next to the checkpoints, so eval.py rebuilds exactly this run.
     OmegaConf.save(cfg, out / "checkpoints" / CONFIG_NAME, resolve=True)
-    _, datamodule, task = build(cfg)
+    codec, datamodule, task = build(cfg)
+    if cfg.get("ckpt_path"):
+        # The resumed run must tokenise with the codec state its model learned on.
+        codec.load_fitted_state(_read_checkpoint(Path(cfg.ckpt_path)).get("codec_state") or {})
     trainer: L.Trainer = instantiate(cfg.trainer, callbacks=_instantiate_all(cfg.get("callbacks")),
                                      logger=_instantiate_all(cfg.get("logger")) or False)
     log.info("parameters: %.2fM (backbone %.2fM)", _millions(task), _millions(task.backbone))
@@ -86,6 +89,23 @@ def train(cfg: DictConfig) -> dict[str, float]:
 
 def _millions(module: torch.nn.Module) -> float:
     return sum(p.numel() for p in module.parameters()) / 1e6
+
+
+def _read_checkpoint(ckpt: Path) -> dict[str, Any]:
+    if not ckpt.is_file():
+        raise AudiolmError(f"checkpoint not found: {ckpt}. Pass a file such as <run dir>/checkpoints/last.ckpt")
+    return torch.load(ckpt, map_location="cpu", weights_only=True)
+
+
+def load_checkpoint(ckpt: Path, overrides: list[str] = ()) -> tuple[DictConfig, Any, L.LightningDataModule, L.LightningModule]:
+    """A trained run, rebuilt from the config saved next to ``ckpt`` (plus ``overrides``): cfg, codec,
+    datamodule and task, with the task's weights and the codec's fitted state loaded."""
+    cfg = load_run_config(ckpt, list(overrides))
+    state = _read_checkpoint(ckpt)
+    codec, datamodule, task = build(cfg)
+    task.load_state_dict(state["state_dict"])
+    task.on_load_checkpoint(state)  # the codec's fitted state, before any tokenisation uses the codec
+    return cfg, codec, datamodule, task
 
 
 def load_run_config(ckpt: Path, overrides: list[str]) -> DictConfig:
@@ -101,17 +121,14 @@ def load_run_config(ckpt: Path, overrides: list[str]) -> DictConfig:
         return compose(config_name=CONFIG_NAME.removesuffix(".yaml"), overrides=overrides)
 
 
-def evaluate(ckpt: Path, cfg: DictConfig) -> dict[str, Any]:
+def evaluate(ckpt: Path, overrides: list[str]) -> dict[str, Any]:
     """Validation metrics and samples of a checkpoint; prints a table and writes metrics.json."""
+    cfg, _, datamodule, task = load_checkpoint(ckpt, overrides)
     L.seed_everything(cfg.eval.seed, workers=True)
-    _, datamodule, task = build(cfg)
-    state = torch.load(ckpt, map_location="cpu", weights_only=True)
-    task.load_state_dict(state["state_dict"])
-    task.on_load_checkpoint(state)
     trainer = L.Trainer(accelerator=cfg.trainer.accelerator, devices=1, logger=False, enable_checkpointing=False,
                         precision=cfg.trainer.precision, enable_model_summary=False)
     metrics = trainer.validate(task, datamodule=datamodule, verbose=False)[0]
-    task.eval()
+    task.to(trainer.strategy.root_device).eval()  # validate hands the module back on the CPU
     out = Path(cfg.eval.out_dir or ckpt.parent.parent / "eval" / datetime.now().strftime("%Y-%m-%d_%H-%M-%S"))
     settings = {k: cfg.eval[k] for k in ("n_samples", "sample_seconds", "prompt_seconds", "batch_size", "seed")}
     samples = task.write_samples(datamodule, out, **settings)

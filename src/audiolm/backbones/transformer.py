@@ -9,6 +9,7 @@ from transformers import GPT2Config, GPT2Model
 
 from audiolm.backbones.hf import HFBackbone
 from audiolm.backbones.kv import StaticKVCache
+from audiolm.errors import ConfigError
 
 
 class TransformerBackbone(HFBackbone):
@@ -53,7 +54,7 @@ class TransformerBackbone(HFBackbone):
         """Preallocated keys/values for ``max_length`` positions."""
         cfg, weight = self.model.config, self.model.ln_f.weight
         if max_length > cfg.n_positions:
-            raise ValueError(f"cannot decode {max_length} positions: the model has {cfg.n_positions} learned "
+            raise ConfigError(f"cannot decode {max_length} positions: the model has {cfg.n_positions} learned "
                              f"positions (model.max_position_embeddings)")
         return StaticKVCache(cfg.n_layer, batch_size, cfg.n_head, max_length, cfg.n_embd // cfg.n_head,
                              weight.dtype, weight.device)

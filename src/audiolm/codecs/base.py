@@ -46,7 +46,10 @@ class AudioCodec(nn.Module, ABC):
         """Learn the codec's state from mono clips ``[1, T]``; codecs with weights need nothing."""
 
     def fitted_state(self) -> dict[str, torch.Tensor]:
-        """State learned by ``fit``; empty for codecs that need no fitting."""
+        """State learned by ``fit`` (or loaded); empty until then, and always for codecs that need no fitting.
+
+        A non-empty state means the codec is ready to encode: the token store then keeps it instead
+        of fitting again (this is how a checkpoint's codec state reaches a new corpus)."""
         return {}
 
     def load_fitted_state(self, state: dict[str, torch.Tensor]) -> None:

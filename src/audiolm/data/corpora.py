@@ -14,7 +14,7 @@ import soundfile as sf
 
 from audiolm.data.embedded import synthesize_corpus
 from audiolm.data.manifest import Utterance, write_manifest
-from audiolm.errors import DataError
+from audiolm.errors import DataError, MissingFileError
 
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3")
 
@@ -43,7 +43,7 @@ class ManifestCorpus(Corpus):
 
     def manifest(self) -> Path:
         if not self.path.is_file():
-            raise DataError(f"manifest not found: {self.path}. Set data.corpus.path to a JSON-lines "
+            raise MissingFileError(f"manifest not found: {self.path}. Set data.corpus.path to a JSON-lines "
                                     f"file with one {{\"path\": ..., \"duration\": ...}} object per line.")
         return self.path
 
@@ -60,7 +60,7 @@ class FolderCorpus(Corpus):
 
     def manifest(self) -> Path:
         if not self.root.is_dir():
-            raise DataError(f"data folder not found: {self.root}. Set data.corpus.root=/path/to/audio "
+            raise MissingFileError(f"data folder not found: {self.root}. Set data.corpus.root=/path/to/audio "
                                     f"(a folder of {', '.join(self.extensions)} files, one sub-folder per speaker).")
         files = sorted(p for p in self.root.rglob("*") if p.suffix.lower() in self.extensions and p.is_file())
         if not files:

@@ -19,6 +19,7 @@ from audiolm.data.datasets import CodeWindows, pad_codes
 from audiolm.data.samplers import BucketBatchSampler
 from audiolm.data.store import TokenStore
 from audiolm.data.tokenize import tokenize_manifest
+from audiolm.errors import DataError
 
 
 def store_root_for(manifest: Path, tokens_dir: str | Path) -> Path:
@@ -58,7 +59,7 @@ class TokenDataModule(L.LightningDataModule):
         self.store = self._tokenize()
         self.train_indices, self.val_indices = self.split()
         if not self.train_indices or not self.val_indices:
-            raise ValueError(f"{self.store.path}: the split left {len(self.train_indices)} train and "
+            raise DataError(f"{self.store.path}: the split left {len(self.train_indices)} train and "
                              f"{len(self.val_indices)} val items; the corpus needs at least one of each "
                              f"(adjust data.val_percent or the manifest's 'split' column).")
 
@@ -76,7 +77,8 @@ class TokenDataModule(L.LightningDataModule):
     def _loader(self, indices: list[int], train: bool) -> DataLoader:
         dataset = CodeWindows(self.store, indices, self.max_frames, random_crop=train)
         lengths = [min(self.store.entries[i]["n_frames"], self.max_frames) for i in indices]
-        sampler = BucketBatchSampler(lengths, self.batch_size, shuffle=train, seed=self.seed)
+        epoch = self.trainer.current_epoch if self.trainer is not None else 0  # restored before loaders are built
+        sampler = BucketBatchSampler(lengths, self.batch_size, shuffle=train, seed=self.seed, start_epoch=epoch)
         return DataLoader(dataset, batch_sampler=sampler, collate_fn=pad_codes, num_workers=self.num_workers,
                           persistent_workers=self.num_workers > 0)
 

@@ -11,6 +11,7 @@ import torch
 from torch.utils.data import Dataset
 
 from audiolm.data.store import TokenStore
+from audiolm.errors import ConfigError
 
 
 class CodeWindows(Dataset):
@@ -22,7 +23,7 @@ class CodeWindows(Dataset):
 
     def __init__(self, store: TokenStore, indices: list[int], max_frames: int, random_crop: bool):
         if max_frames < 1:
-            raise ValueError(f"data.segment_seconds gives {max_frames} frames; it must be at least one frame")
+            raise ConfigError(f"data.segment_seconds gives {max_frames} frames; it must be at least one frame")
         self.store, self.indices, self.max_frames, self.random_crop = store, indices, max_frames, random_crop
 
     def __len__(self) -> int:

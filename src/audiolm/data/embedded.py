@@ -31,6 +31,7 @@ import torchaudio.functional as AF
 
 from audiolm.audio import save_audio
 from audiolm.data.manifest import Utterance, write_manifest
+from audiolm.errors import ConfigError, MissingToolError
 
 INSTALL_HINT = "sudo apt-get install -y espeak-ng"
 # Bump when the rendering recipe changes in a way the hashed settings below do not capture.
@@ -143,7 +144,7 @@ class _Job:
 def _plan(n_utterances: int, seed: int) -> list[_Job]:
     """Assign sentences to speakers round-robin and hold out each speaker's last few for val."""
     if n_utterances < 2 * len(SPEAKERS):
-        raise ValueError(f"n_utterances={n_utterances} is too small: every one of the {len(SPEAKERS)} "
+        raise ConfigError(f"n_utterances={n_utterances} is too small: every one of the {len(SPEAKERS)} "
                          f"speakers needs at least one train and one val utterance "
                          f"(use n_utterances >= {2 * len(SPEAKERS)})")
     texts = generate_sentences(n_utterances, seed)
@@ -175,7 +176,7 @@ def _corpus_hash(jobs: list[_Job], sample_rate: int) -> str:
 def _find_espeak() -> str:
     exe = shutil.which("espeak-ng")
     if exe is None:
-        raise RuntimeError("espeak-ng was not found on PATH; the embedded corpus is synthesised with it. "
+        raise MissingToolError("espeak-ng was not found on PATH; the embedded corpus is synthesised with it. "
                            f"Install it with: {INSTALL_HINT}  (`make demo` does this when run as root)")
     return exe
 

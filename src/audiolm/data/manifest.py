@@ -13,6 +13,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from audiolm.errors import DataError, MissingFileError
+
 REQUIRED = ("path", "duration")
 
 
@@ -44,7 +46,7 @@ class Utterance:
 def read_manifest(path: str | Path) -> list[Utterance]:
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"manifest not found: {path}. Point data.manifest at a JSON-lines file "
+        raise MissingFileError(f"manifest not found: {path}. Point data.corpus.path at a JSON-lines file "
                                 f"with one {{\"path\": ..., \"duration\": ...}} object per line.")
     known = {"path", "duration", "id", "speaker", "text", "offset"}
     rows = []
@@ -54,10 +56,10 @@ def read_manifest(path: str | Path) -> list[Utterance]:
         try:
             row = json.loads(line)
         except json.JSONDecodeError as e:
-            raise ValueError(f"{path}:{n}: not valid JSON ({e.msg})") from None
+            raise DataError(f"{path}:{n}: not valid JSON ({e.msg})") from None
         missing = [k for k in REQUIRED if k not in row]
         if missing:
-            raise ValueError(f"{path}:{n}: missing key(s) {missing}; every line needs {list(REQUIRED)}")
+            raise DataError(f"{path}:{n}: missing key(s) {missing}; every line needs {list(REQUIRED)}")
         extra = {k: v for k, v in row.items() if k not in known}
         rows.append(Utterance(**{k: v for k, v in row.items() if k in known}, extra=extra))
     return rows

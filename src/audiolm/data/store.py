@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
+from audiolm.errors import DataError, MissingFileError, StoreError
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +97,7 @@ def check_meta(path: Path, have: dict[str, Any], want: dict[str, Any], fields: t
                       for k in keys]
         else:
             lines.append(f"  {f}: store has {have.get(f, '<missing>')!r}, this run has {want[f]!r}")
-    raise ValueError(f"token store {path} does not match this run:\n" + "\n".join(lines) + "\n"
+    raise DataError(f"token store {path} does not match this run:\n" + "\n".join(lines) + "\n"
                      f"It was written with another codec config, corpus or store format; codes are never mixed. "
                      f"Delete {path} to re-tokenise, or use another store root.")
 
@@ -129,7 +130,7 @@ def read_meta(path: Path) -> dict[str, Any]:
     try:
         return json.loads(meta_path.read_text())
     except json.JSONDecodeError as e:
-        raise ValueError(f"{meta_path} is not valid JSON ({e.msg}); delete {path} to re-tokenise") from None
+        raise DataError(f"{meta_path} is not valid JSON ({e.msg}); delete {path} to re-tokenise") from None
 
 
 def _complete_shards(path: Path) -> list[int]:
@@ -151,7 +152,7 @@ class TokenStore:
     def __init__(self, path: str | Path, expect_config: dict[str, Any] | None = None, allow_incomplete: bool = False):
         self.path = Path(path)
         if not (self.path / META).is_file():
-            raise FileNotFoundError(f"no token store at {self.path} ({META} missing). Build it with "
+            raise MissingFileError(f"no token store at {self.path} ({META} missing). Build it with "
                                     f"`python -m audiolm.cli.tokenize --manifest M --store-root R --codec-config C`.")
         self.meta = read_meta(self.path)
         check_meta(self.path, self.meta, {"format_version": FORMAT_VERSION})
@@ -159,7 +160,7 @@ class TokenStore:
             want = json.loads(canonical_json(expect_config))
             check_meta(self.path, self.meta, {"key": store_key(want), "codec": want})
         if not self.meta.get("complete") and not allow_incomplete:
-            raise RuntimeError(f"token store {self.path} is incomplete (tokenisation was interrupted). Rerun "
+            raise StoreError(f"token store {self.path} is incomplete (tokenisation was interrupted). Rerun "
                                f"`python -m audiolm.cli.tokenize` with the same manifest and codec; it resumes.")
         self.dtype = np.dtype(self.meta["dtype"])
         self.entries: list[dict[str, Any]] = []
@@ -189,7 +190,7 @@ class TokenStore:
         if n not in self._maps:
             data_path = _shard_paths(self.path, n)[0]
             if not data_path.is_file():
-                raise FileNotFoundError(f"{data_path} is missing but its index exists; the store is damaged. "
+                raise MissingFileError(f"{data_path} is missing but its index exists; the store is damaged. "
                                         f"Delete {self.path} to re-tokenise.")
             arr = np.load(data_path, mmap_mode="r")
             want = self._shard_frames[n] * self.n_codebooks

@@ -22,6 +22,7 @@ from audiolm.codecs.base import AudioCodec
 from audiolm.data.manifest import Utterance, read_manifest
 from audiolm.data.store import (REPORT, StoreWriter, TokenStore, canonical_json, check_meta, read_meta, store_meta,
                                 write_json)
+from audiolm.errors import DataError, StoreError
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +42,7 @@ def _check_unique(rows: list[Utterance], manifest: Path) -> None:
             dup.append(r.id)
         seen.add(r.id)
     if dup:
-        raise ValueError(f"{manifest}: {len(dup)} duplicate utterance id(s), e.g. {dup[:5]}; the store is keyed by "
+        raise DataError(f"{manifest}: {len(dup)} duplicate utterance id(s), e.g. {dup[:5]}; the store is keyed by "
                          f"id, so give each line a unique \"id\" (or a distinct path/offset)")
 
 
@@ -83,21 +84,37 @@ def _fit_clips(rows: list[Utterance], root: Path, codec: AudioCodec, max_seconds
     return clips
 
 
+def _adopt_stored_state(codec: AudioCodec, stored: dict[str, torch.Tensor], path: Path) -> None:
+    """Give ``codec`` the state its store was made with. A codec that is already fitted (e.g. from a
+    checkpoint) must hold that very state: otherwise the tokens would not mean what the model learned."""
+    own = codec.fitted_state()
+    if own and (own.keys() != stored.keys() or any(not torch.equal(own[k], stored[k].to(own[k].dtype)) for k in own)):
+        raise DataError(f"the fitted {type(codec).__name__} state (from the checkpoint) differs from the one the token "
+                        f"store {path} was made with, so its tokens mean something else to this model. Point "
+                        f"paths.data_dir at the data the checkpoint was trained on, or delete {path} to re-tokenise "
+                        f"with the checkpoint's codec.")
+    codec.load_fitted_state(stored)
+
+
 def _prepare_codec(codec: AudioCodec, writer: StoreWriter, rows: list[Utterance], root: Path,
                    fit_max_seconds: float) -> None:
-    """Load the store's fitted state into ``codec``, or fit it now and save the state before any encoding."""
+    """Give ``codec`` the store's fitted state; a new store takes the codec's own state if it has one
+    (a checkpoint's), else the codec is fitted now. The state is saved before any encoding."""
     if not codec.needs_fit:
         return
     state = writer.load_codec_state()
     if state is not None:
-        codec.load_fitted_state(state)
+        _adopt_stored_state(codec, state, writer.path)
+        return
+    if codec.fitted_state():
+        writer.save_codec_state(codec.fitted_state())
         return
     if writer.done_ids:
-        raise RuntimeError(f"{writer.path} holds codes but no {type(codec).__name__} fitted state; the store is "
+        raise StoreError(f"{writer.path} holds codes but no {type(codec).__name__} fitted state; the store is "
                            f"damaged. Delete {writer.path} to re-tokenise.")
     clips = _fit_clips(rows, root, codec, fit_max_seconds)
     if not clips:
-        raise RuntimeError(f"cannot fit {type(codec).__name__}: no utterance of the manifest could be loaded; "
+        raise StoreError(f"cannot fit {type(codec).__name__}: no utterance of the manifest could be loaded; "
                            f"check the paths in the manifest (relative paths are relative to {root})")
     log.info("fitting %s on %d clips (%.1f s)", type(codec).__name__, len(clips),
              sum(c.shape[-1] for c in clips) / codec.sample_rate)
@@ -158,9 +175,9 @@ def tokenize_manifest(manifest_path: str | Path, codec: AudioCodec, store_root: 
         if codec.needs_fit:
             state = store.load_codec_state()
             if not state:
-                raise RuntimeError(f"{path} is complete but holds no {type(codec).__name__} fitted state; the "
+                raise StoreError(f"{path} is complete but holds no {type(codec).__name__} fitted state; the "
                                    f"store is damaged. Delete {path} to re-tokenise.")
-            codec.load_fitted_state(state)
+            _adopt_stored_state(codec, state, path)
         log.info("reusing complete token store %s", path)
         return store
 
@@ -209,7 +226,7 @@ def _encode_all(codec: AudioCodec, writer: StoreWriter, rows: list[Utterance], r
             bar.advance(task, min(batch_size, len(todo) - start))
     if encode_failed and not encoded:
         # A codec that rejects everything is broken (wrong device, bad state); do not record a finished, empty store.
-        raise RuntimeError(f"{type(codec).__name__} failed to encode all {encode_failed} utterance(s) it was given, "
+        raise StoreError(f"{type(codec).__name__} failed to encode all {encode_failed} utterance(s) it was given, "
                            f"e.g. {first_error}; nothing was marked complete in {writer.path}")
     write_json(writer.path / REPORT, {"n_items": len(writer.done_ids), "skipped": skipped})
     writer.finish(n_items=len(writer.done_ids), n_skipped=len(skipped))

@@ -26,6 +26,7 @@ def decode(
     prefix: torch.Tensor,
     id_ranges: torch.Tensor,
     sampler: Sampler,
+    forced: torch.Tensor | None = None,
     use_cache: bool = True,
     generator: torch.Generator | None = None,
     progress: bool = False,
@@ -34,7 +35,9 @@ def decode(
 
     prefix: [B, 1 + P, M] ids: a start id then P known steps.
     id_ranges: [S, M, 2] legal ``[lo, hi)`` per target step (S >= P).
-    Returns steps: [B, S, M], the P known steps followed by S - P sampled ones.
+    forced: [B, S', M] ids that steps ``< S'`` must take, -1 where free: a prompt can fix some
+    streams of steps past its prefix (the delay pattern's lower levels of the last prompt frames).
+    Returns steps: [B, S, M], the P known steps followed by S - P sampled (or forced) ones.
     """
     n_known, n_total = prefix.shape[1] - 1, id_ranges.shape[0]
     if n_known > n_total:
@@ -50,7 +53,10 @@ def decode(
         if vocab is None:
             vocab = torch.arange(logits.shape[-1], device=logits.device)
         lo, hi = id_ranges[step, :, 0], id_ranges[step, :, 1]
-        seq[:, 1 + step] = sampler(restrict_to_range(logits, lo, hi, vocab), generator=generator)
+        tokens = sampler(restrict_to_range(logits, lo, hi, vocab), generator=generator)
+        if forced is not None and step < forced.shape[1]:
+            tokens = torch.where(forced[:, step] >= 0, forced[:, step], tokens)
+        seq[:, 1 + step] = tokens
         if step + 1 < n_total:
             if use_cache:
                 hidden, cache = backbone(embed(seq[:, 1 + step : 2 + step]), cache)

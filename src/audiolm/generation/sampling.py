@@ -8,6 +8,7 @@ processors (tested against them).
 from __future__ import annotations
 
 import torch
+from audiolm.errors import ConfigError
 
 NEG_INF = float("-inf")
 
@@ -53,9 +54,9 @@ class Sampler:
     def __init__(self, temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0):
         self.temperature, self.top_k, self.top_p = temperature, top_k, top_p
         if self.temperature < 0:
-            raise ValueError(f"sampling.temperature must be >= 0, got {self.temperature}")
+            raise ConfigError(f"sampling.temperature must be >= 0, got {self.temperature}")
         if not 0 < self.top_p <= 1:
-            raise ValueError(f"sampling.top_p must be in (0, 1], got {self.top_p}")
+            raise ConfigError(f"sampling.top_p must be in (0, 1], got {self.top_p}")
 
     def __repr__(self) -> str:
         return f"Sampler(temperature={self.temperature}, top_k={self.top_k}, top_p={self.top_p})"

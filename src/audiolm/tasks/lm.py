@@ -21,8 +21,9 @@ from torch import nn
 from audiolm.backbones.base import Backbone
 from audiolm.codecs.base import AudioCodec
 from audiolm.generation.decode import decode
-from audiolm.generation.sampling import Sampler
+from audiolm.generation.sampling import Sampler, restrict_to_range
 from audiolm.patterns.base import Pattern
+from audiolm.tasks.lm_samples import write_lm_samples
 from audiolm.tasks.optim import build_optimizer
 
 IGNORE = -100
@@ -84,7 +85,10 @@ class AudioLMTask(L.LightningModule):
         targets = steps.masked_fill(~real, IGNORE)
         nll = F.cross_entropy(logits.flatten(0, 2).float(), targets.flatten(), ignore_index=IGNORE,
                               reduction="none").view_as(targets)
-        correct = (logits.argmax(-1) == steps) & real
+        # Accuracy over the ids legal at each position, as sampling sees them (not other levels' ids).
+        ranges = self.pattern.id_ranges(steps.shape[1]).to(steps.device)
+        legal_logits = restrict_to_range(logits.detach(), ranges[..., 0], ranges[..., 1])
+        correct = (legal_logits.argmax(-1) == steps) & real
         levels = self.pattern.levels(steps.shape[1]).to(steps.device).expand_as(steps)
         out = {"loss": nll.sum() / real.sum().clamp(min=1)}
         for q in range(self.pattern.n_codebooks):
@@ -96,14 +100,15 @@ class AudioLMTask(L.LightningModule):
 
     def _log_metrics(self, prefix: str, out: dict[str, torch.Tensor]) -> None:
         # Weighted by token counts, so epoch values are corpus per-token figures, not means of means.
-        n_levels = self.pattern.n_codebooks
+        # Validation figures are synced across DDP ranks, so checkpoints monitor the global val/nll.
+        n_levels, sync = self.pattern.n_codebooks, prefix == "val"
         n_tokens = max(int(sum(out[f"count_q{q}"] for q in range(n_levels))), 1)
-        self.log(f"{prefix}/nll", out["loss"], prog_bar=True, batch_size=n_tokens)
-        self.log(f"{prefix}/bits_per_token", out["loss"] / math.log(2), batch_size=n_tokens)
+        self.log(f"{prefix}/nll", out["loss"], prog_bar=True, batch_size=n_tokens, sync_dist=sync)
+        self.log(f"{prefix}/bits_per_token", out["loss"] / math.log(2), batch_size=n_tokens, sync_dist=sync)
         for q in range(n_levels):
             n = max(int(out[f"count_q{q}"]), 1)
-            self.log(f"{prefix}/nll_q{q}", out[f"nll_sum_q{q}"] / n, batch_size=n)
-            self.log(f"{prefix}/acc_q{q}", out[f"correct_q{q}"].float() / n, batch_size=n)
+            self.log(f"{prefix}/nll_q{q}", out[f"nll_sum_q{q}"] / n, batch_size=n, sync_dist=sync)
+            self.log(f"{prefix}/acc_q{q}", out[f"correct_q{q}"].float() / n, batch_size=n, sync_dist=sync)
 
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
         out = self.step_losses(batch)
@@ -141,16 +146,19 @@ class AudioLMTask(L.LightningModule):
             raise ValueError(f"prompt has {n_prompt} frames, more than the {n_frames} frames asked for")
         b = batch_size if prompt is None else prompt.shape[0]
         known = torch.empty(b, 0, self.pattern.n_streams, dtype=torch.long, device=self.device)
+        forced = None
         if prompt is not None:
-            known = self.pattern.encode(prompt.to(self.device))[:, : self.pattern.prefix_steps(n_prompt)]
+            prompt = prompt.to(self.device)
+            encoded = self.pattern.encode(prompt)
+            known = encoded[:, : self.pattern.prefix_steps(n_prompt)]
+            real = self.pattern.step_mask(torch.ones(b, n_prompt, dtype=torch.bool, device=self.device))
+            forced = encoded.masked_fill(~real, -1)  # every prompt code stays, also past the prefix
         n_steps = self.pattern.num_steps(n_frames)
         steps = decode(self.embed, self.backbone, self.logits, self.with_start(known),
-                       self.pattern.id_ranges(n_steps), self.sampler, use_cache=use_cache,
+                       self.pattern.id_ranges(n_steps), self.sampler, forced=forced, use_cache=use_cache,
                        generator=generator, progress=progress)
         return self.pattern.decode(steps)
 
     def write_samples(self, datamodule, out_dir, **settings) -> list[dict]:
         """Unconditional samples and prompt continuations as WAVs (see ``lm_samples``)."""
-        from audiolm.tasks.lm_samples import write_lm_samples
-
         return write_lm_samples(self, datamodule, out_dir, **settings)

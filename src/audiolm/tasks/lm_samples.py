@@ -7,12 +7,15 @@ For each continuation three files are written, so a listener can tell the model 
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import torch
 
 from audiolm.audio import save_audio
 from audiolm.data.datamodules import TokenDataModule
+
+log = logging.getLogger(__name__)
 
 
 def _write(path: Path, codes: torch.Tensor, task) -> str:
@@ -42,8 +45,8 @@ def write_lm_samples(task, datamodule: TokenDataModule, out_dir: Path, n_samples
     candidates = [i for i in datamodule.val_indices if store.entries[i]["n_frames"] > n_prompt]
     picked = candidates[:n_samples]
     if len(picked) < n_samples:
-        print(f"only {len(picked)} held-out clips are longer than the {prompt_seconds}s prompt; "
-              f"writing {len(picked)} continuations")
+        log.warning("only %d held-out clips are longer than the %ss prompt; writing %d continuations",
+                    len(picked), prompt_seconds, len(picked))
     for start in range(0, len(picked), batch_size):
         ids = picked[start : start + batch_size]
         prompts = torch.stack([torch.as_tensor(store.codes(i)[:, :n_prompt].astype("int64")) for i in ids])

@@ -11,6 +11,7 @@ from collections.abc import Callable
 
 import torch
 from torch import nn
+from audiolm.errors import ConfigError
 
 
 def param_groups(module: nn.Module, weight_decay: float) -> list[dict]:
@@ -24,7 +25,7 @@ def param_groups(module: nn.Module, weight_decay: float) -> list[dict]:
 def warmup_schedule(warmup_steps: int, total_steps: int, decay: str = "cosine", min_lr_ratio: float = 0.1) -> Callable[[int], float]:
     """LR multiplier for step ``s``: linear warmup, then ``cosine`` / ``linear`` decay or ``constant``."""
     if decay not in {"cosine", "linear", "constant"}:
-        raise ValueError(f"scheduler.decay must be cosine, linear or constant, got {decay!r}")
+        raise ConfigError(f"scheduler.decay must be cosine, linear or constant, got {decay!r}")
 
     def factor(step: int) -> float:
         if step < warmup_steps:
