@@ -5,8 +5,12 @@ from __future__ import annotations
 import pytest
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
-from hydra.utils import get_object
+from hydra.core.hydra_config import HydraConfig
+from hydra.utils import get_object, instantiate
 from omegaconf import OmegaConf
+
+from audiolm.codecs.errors import CodecUnavailableError
+from audiolm.patterns.base import Pattern
 
 from conftest import ROOT
 
@@ -52,6 +56,32 @@ def test_option_composes_and_its_targets_import(group, option):
     assert found, f"{group}={option} names no _target_ at all"
     for target in found:
         assert callable(get_object(target)), f"{group}={option}: {target} is not importable"
+    # every interpolation resolves (as it would inside a run)
+    HydraConfig.instance().set_config(cfg)
+    run_config = OmegaConf.masked_copy(cfg, [k for k in cfg if k != "hydra"])
+    OmegaConf.to_container(run_config, resolve=True, throw_on_missing=False)
+
+
+@pytest.mark.parametrize("option", options("model"))
+def test_every_backbone_builds(option):
+    backbone = instantiate(compose_train([f"model={option}"]).model)
+    assert backbone.hidden_size == 256 and sum(p.numel() for p in backbone.parameters()) > 0
+
+
+@pytest.mark.parametrize("option", options("codec"))
+def test_every_codec_builds_or_names_what_is_missing(option):
+    try:
+        codec = instantiate(compose_train([f"codec={option}"]).codec)
+    except Exception as exc:  # noqa: BLE001 - Hydra wraps the target's error
+        assert isinstance(exc.__cause__, CodecUnavailableError), f"codec={option}: {exc!r}"
+        return
+    assert codec.n_codebooks >= 1 and codec.codebook_size >= 2 and codec.frame_rate > 0
+
+
+@pytest.mark.parametrize("option", options("pattern"))
+def test_every_pattern_builds_for_a_codec(option):
+    pattern = instantiate(compose_train([f"pattern={option}"]).pattern)(n_codebooks=4, codebook_size=256)
+    assert isinstance(pattern, Pattern) and pattern.vocab_size >= 256
 
 
 
