@@ -19,7 +19,7 @@ from audiolm.backbones.transformer import TransformerBackbone
 H = 32
 BACKBONES = {
     "mamba": lambda: MambaBackbone(hidden_size=H, num_layers=2),
-    "mamba2": lambda: Mamba2Backbone(hidden_size=H, num_layers=2, head_dim=16, state_size=16, chunk_size=8),
+    "mamba2": lambda: Mamba2Backbone(hidden_size=H, num_layers=2, head_dim=16, state_size=16, n_groups=2, chunk_size=8),
     "llama": lambda: LlamaBackbone(hidden_size=H, num_layers=2, num_heads=4, intermediate_size=64,
                                    max_position_embeddings=64),
     "transformer": lambda: TransformerBackbone(hidden_size=H, num_layers=2, num_heads=4, max_position_embeddings=64),

@@ -60,6 +60,20 @@ class HFBackbone(Backbone):
         return out.last_hidden_state, cache
 
 
+class SSMDecodeCache(DynamicCache):
+    """transformers' cache of conv and SSM states per layer, plus the per-layer ``-exp(A_log)`` an
+    SSM decode computes once instead of once per layer and step."""
+
+    def __init__(self, config):
+        super().__init__(config=config)
+        self.neg_a: list[torch.Tensor] | None = None
+
+    def decay_rates(self, layers) -> list[torch.Tensor]:
+        if self.neg_a is None:
+            self.neg_a = [-torch.exp(layer.mixer.A_log.float()) for layer in layers]
+        return self.neg_a
+
+
 def rms_norm(x: torch.Tensor, norm: torch.nn.Module) -> torch.Tensor:
     """transformers' RMSNorm modules (Mamba, Llama) as one fused op, for the decoding paths."""
     return F.rms_norm(x, norm.weight.shape, norm.weight, norm.variance_epsilon)

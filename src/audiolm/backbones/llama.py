@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from transformers import LlamaConfig, LlamaModel
-from transformers.models.llama.modeling_llama import apply_rotary_pos_emb
+from transformers.models.llama.modeling_llama import rotate_half
 
 from audiolm.backbones.hf import HFBackbone, rms_norm
 from audiolm.backbones.kv import StaticKVCache
@@ -51,12 +51,15 @@ class LlamaBackbone(HFBackbone):
         super().__init__(LlamaModel(config))
 
     def new_cache(self, batch_size: int, max_length: int) -> StaticKVCache:
-        """Preallocated keys/values for ``max_length`` positions, plus the rotary table for them."""
+        """Preallocated keys/values for ``max_length`` positions, the rotary table for them, and each
+        layer's q/k/v and gate/up weights concatenated, so a step runs two matmuls where it ran five."""
         cfg, weight = self.model.config, self.model.norm.weight
         cache = StaticKVCache(cfg.num_hidden_layers, batch_size, cfg.num_key_value_heads, max_length,
                               cfg.hidden_size // cfg.num_attention_heads, weight.dtype, weight.device)
         positions = torch.arange(max_length, device=weight.device)[None]
-        cache.rotary = self.model.rotary_emb(weight[None, None], positions)  # (cos, sin): [1, max_length, head_dim]
+        cos, sin = self.model.rotary_emb(weight[None, None], positions)  # [1, max_length, head_dim]
+        cache.rotary = (cos[:, None], sin[:, None])  # broadcast over heads
+        cache.fused = [_fused_weights(layer) for layer in self.model.layers]
         return cache
 
     def forward(self, inputs_embeds: torch.Tensor, cache: StaticKVCache | None = None):
@@ -70,19 +73,27 @@ class LlamaBackbone(HFBackbone):
             return super().forward(inputs_embeds)
         b, n, _ = inputs_embeds.shape
         positions = cache.positions(n)
-        cos, sin = (t[:, positions] for t in cache.rotary)
+        cos, sin = (t[:, :, positions] for t in cache.rotary)
         mask = cache.attention_mask(n)
         x = inputs_embeds
         for i, layer in enumerate(self.model.layers):
-            attn = layer.self_attn
-            h = rms_norm(x, layer.input_layernorm)
-            q = attn.q_proj(h).view(b, n, -1, attn.head_dim).transpose(1, 2)
-            k = attn.k_proj(h).view(b, n, -1, attn.head_dim).transpose(1, 2)
-            v = attn.v_proj(h).view(b, n, -1, attn.head_dim).transpose(1, 2)
-            q, k = apply_rotary_pos_emb(q, k, cos, sin)
-            k, v = cache.store(i, k, v)
-            o = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, enable_gqa=attn.num_key_value_groups > 1)
+            attn, (w_qkv, w_gate_up) = layer.self_attn, cache.fused[i]
+            qkv = F.linear(rms_norm(x, layer.input_layernorm), w_qkv).view(b, n, -1, attn.head_dim).transpose(1, 2)
+            n_q = qkv.shape[1] - 2 * cache.keys.shape[2]
+            qk = qkv[:, : n_q + cache.keys.shape[2]]
+            qk = qk * cos + rotate_half(qk) * sin  # queries and keys rotated together
+            k, v = cache.store(i, qk[:, n_q:], qkv[:, n_q + cache.keys.shape[2] :])
+            o = F.scaled_dot_product_attention(qk[:, :n_q], k, v, attn_mask=mask,
+                                               enable_gqa=attn.num_key_value_groups > 1)
             x = x + attn.o_proj(o.transpose(1, 2).reshape(b, n, -1))
-            x = x + layer.mlp(rms_norm(x, layer.post_attention_layernorm))
+            gate, up = F.linear(rms_norm(x, layer.post_attention_layernorm), w_gate_up).chunk(2, dim=-1)
+            x = x + layer.mlp.down_proj(layer.mlp.act_fn(gate) * up)
         cache.advance(n)
         return rms_norm(x, self.model.norm), cache
+
+
+def _fused_weights(layer) -> tuple[torch.Tensor, torch.Tensor]:
+    """A layer's [q; k; v] and [gate; up] projection weights, stacked (LlamaBackbone builds them bias-free)."""
+    attn, mlp = layer.self_attn, layer.mlp
+    w_qkv = torch.cat([attn.q_proj.weight, attn.k_proj.weight, attn.v_proj.weight]).detach()
+    return w_qkv, torch.cat([mlp.gate_proj.weight, mlp.up_proj.weight]).detach()

@@ -15,10 +15,10 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from transformers import DynamicCache, MambaConfig, MambaModel
+from transformers import MambaConfig, MambaModel
 from transformers.models.mamba import modeling_mamba
 
-from audiolm.backbones.hf import HFBackbone, rms_norm, route_kernels_by_device
+from audiolm.backbones.hf import HFBackbone, SSMDecodeCache, rms_norm, route_kernels_by_device
 from audiolm.backbones.scan import selective_scan
 
 # transformers binds these hooks to the CUDA kernels whenever mamba-ssm / causal-conv1d import,
@@ -34,14 +34,6 @@ route_kernels_by_device(
     },
     torch_paths={"mamba_selective_scan": selective_scan},
 )
-
-
-class MambaDecodeCache(DynamicCache):
-    """transformers' cache (conv and SSM states per layer), plus what a decode computes once."""
-
-    def __init__(self, config: MambaConfig):
-        super().__init__(config=config)
-        self.neg_a: list[torch.Tensor] | None = None
 
 
 class MambaBackbone(HFBackbone):
@@ -73,11 +65,11 @@ class MambaBackbone(HFBackbone):
         )
         super().__init__(MambaModel(config))
 
-    def new_cache(self, batch_size: int, max_length: int) -> MambaDecodeCache:
+    def new_cache(self, batch_size: int, max_length: int) -> SSMDecodeCache:
         """Conv and SSM states are allocated by the first forward; the arguments are not needed."""
-        return MambaDecodeCache(self.model.config)
+        return SSMDecodeCache(self.model.config)
 
-    def forward(self, inputs_embeds: torch.Tensor, cache: MambaDecodeCache | None = None):
+    def forward(self, inputs_embeds: torch.Tensor, cache: SSMDecodeCache | None = None):
         """inputs_embeds: [B, L, H] -> (hidden [B, L, H], cache).
 
         An empty cache is filled by transformers' forward (the prefill, through the chunked scan).
@@ -87,15 +79,13 @@ class MambaBackbone(HFBackbone):
         """
         if cache is None or not cache.has_previous_state():
             return super().forward(inputs_embeds, cache)
-        if cache.neg_a is None:
-            # -exp(A_log) of every layer, once per decode rather than once per layer and step
-            cache.neg_a = [-torch.exp(block.mixer.A_log.float()) for block in self.model.layers]
         hidden = [self._step(x[:, 0], cache) for x in inputs_embeds.split(1, dim=1)]
         return torch.stack(hidden, dim=1), cache
 
-    def _step(self, x: torch.Tensor, cache: MambaDecodeCache) -> torch.Tensor:
+    def _step(self, x: torch.Tensor, cache: SSMDecodeCache) -> torch.Tensor:
         """One position, x: [B, H] -> [B, H]; updates each layer's conv state [B, D, K] and SSM
         state [B, D, N] in place, as transformers' own single-step kernels do."""
+        neg_a = cache.decay_rates(self.model.layers)
         for i, block in enumerate(self.model.layers):
             mixer = block.mixer
             conv, ssm = cache.get_conv_state(i), cache.get_recurrent_state(i)
@@ -108,7 +98,7 @@ class MambaBackbone(HFBackbone):
             xs = mixer.act(xs)
             dt, b, c = mixer.x_proj(xs).split([mixer.time_step_rank, mixer.ssm_state_size, mixer.ssm_state_size], -1)
             dt = F.softplus(mixer.dt_proj(dt))  # [B, D]
-            decay = torch.exp(dt[:, :, None] * cache.neg_a[i])  # neg_a: [D, N]
+            decay = torch.exp(dt[:, :, None] * neg_a[i])  # neg_a: [D, N]
             ssm.mul_(decay).addcmul_((dt * xs)[:, :, None], b[:, None, :])
             y = (ssm @ c[:, :, None])[..., 0] + mixer.D * xs
             x = x + mixer.out_proj(y * mixer.act(gate))

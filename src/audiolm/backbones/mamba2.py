@@ -1,17 +1,20 @@
 """Mamba-2 over transformers' ``Mamba2Model``.
 
 Its PyTorch path (the chunked SSD scan) is already vectorised, and it continues a filled cache
-over several positions correctly, so it is used as is. Importing this module installs the
+over several positions correctly, so training, prefill and multi-position steps use it as is;
+single decoding steps run a lean ``_step`` over the same weights and cache. Importing this module installs the
 device dispatch for its kernel hooks (see ``route_kernels_by_device``) so that CPU runs never
 reach mamba-ssm's CUDA kernels.
 """
 
 from __future__ import annotations
 
+import torch
+import torch.nn.functional as F
 from transformers import Mamba2Config, Mamba2Model
 from transformers.models.mamba2 import modeling_mamba2
 
-from audiolm.backbones.hf import HFBackbone, route_kernels_by_device
+from audiolm.backbones.hf import HFBackbone, SSMDecodeCache, rms_norm, route_kernels_by_device
 
 # As for Mamba-1: CPU tensors must not reach the CUDA kernels transformers binds when mamba-ssm imports.
 route_kernels_by_device(
@@ -78,3 +81,40 @@ class Mamba2Backbone(HFBackbone):
             eos_token_id=None,
         )
         super().__init__(Mamba2Model(config))
+
+    def new_cache(self, batch_size: int, max_length: int) -> SSMDecodeCache:
+        """Conv and SSM states are allocated by the first forward; the arguments are not needed."""
+        return SSMDecodeCache(self.model.config)
+
+    def forward(self, inputs_embeds: torch.Tensor, cache: SSMDecodeCache | None = None):
+        """inputs_embeds: [B, L, H] -> (hidden [B, L, H], cache). One position on a filled cache goes
+        through ``_step``: at batch 1 transformers' mixer call overhead is most of a decoding step."""
+        if cache is None or inputs_embeds.shape[1] != 1 or not cache.has_previous_state():
+            return super().forward(inputs_embeds, cache)
+        return self._step(inputs_embeds[:, 0], cache)[:, None], cache
+
+    def _step(self, x: torch.Tensor, cache: SSMDecodeCache) -> torch.Tensor:
+        """x: [B, H] -> [B, H]; updates each layer's conv state [B, C, K] and SSM state
+        [B, heads, head_dim, N] in place, as transformers' single-step path does."""
+        neg_a = cache.decay_rates(self.model.layers)  # [heads] per layer
+        for i, block in enumerate(self.model.layers):
+            m = block.mixer
+            conv, ssm = cache.get_conv_state(i), cache.get_recurrent_state(i)
+            gate, xbc, dt = m.in_proj(rms_norm(x, block.norm)).split([m.intermediate_size, m.conv_dim, m.num_heads], -1)
+            conv.copy_(conv.roll(-1, dims=-1))
+            conv[:, :, -1] = xbc
+            xbc = (conv * m.conv1d.weight[:, 0]).sum(-1)
+            if m.conv1d.bias is not None:
+                xbc = xbc + m.conv1d.bias
+            group = m.n_groups * m.ssm_state_size
+            xs, b, c = m.act(xbc).split([m.intermediate_size, group, group], -1)
+            # each group's B and C serve num_heads / n_groups consecutive heads
+            per_group = m.num_heads // m.n_groups
+            b = b.view(-1, m.n_groups, 1, m.ssm_state_size).repeat_interleave(per_group, dim=1)  # [B, heads, 1, N]
+            c = c.view(-1, m.n_groups, m.ssm_state_size, 1).repeat_interleave(per_group, dim=1)  # [B, heads, N, 1]
+            dt = F.softplus(dt + m.dt_bias)  # [B, heads]
+            xs = xs.view(-1, m.num_heads, m.head_dim)
+            ssm.mul_(torch.exp(dt * neg_a[i])[:, :, None, None]).add_((dt[:, :, None] * xs)[..., None] * b)
+            y = (ssm @ c)[..., 0] + m.D[:, None] * xs  # [B, heads, head_dim]
+            x = x + m.out_proj(m.norm(y.reshape(x.shape[0], -1), gate))
+        return rms_norm(x, self.model.norm_f)
