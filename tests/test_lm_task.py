@@ -53,3 +53,15 @@ def test_checkpoint_carries_the_fitted_codec_state_not_its_weights():
     fresh = make_task(FlattenPattern)
     fresh.on_load_checkpoint(checkpoint)
     assert torch.equal(fresh.codec.fitted_state()["centroids"], checkpoint["codec_state"]["centroids"])
+
+
+def test_windows_longer_than_the_backbone_accepts_are_a_config_error():
+    from audiolm.backbones.transformer import TransformerBackbone
+    from audiolm.errors import ConfigError
+
+    codec = MelVQCodec(n_codebooks=3, codebook_size=16)
+    task = AudioLMTask(TransformerBackbone(hidden_size=32, num_layers=1, num_heads=2, max_position_embeddings=64),
+                       FlattenPattern, codec, torch.optim.AdamW, {"warmup_steps": 1, "total_steps": 2})
+    task.check_sequence_length(21)  # 63 steps + start = 64 positions: fits
+    with pytest.raises(ConfigError, match="data.segment_seconds.*model.max_position_embeddings"):
+        task.check_sequence_length(22)

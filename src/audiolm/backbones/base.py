@@ -20,6 +20,8 @@ from torch import nn
 
 class Backbone(nn.Module, ABC):
     hidden_size: int
+    #: the longest sequence the backbone accepts (learned positions); None when there is no hard limit
+    max_length: int | None = None
 
     @abstractmethod
     def forward(self, inputs_embeds: torch.Tensor, cache: Any | None = None) -> tuple[torch.Tensor, Any | None]:

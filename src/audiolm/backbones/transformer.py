@@ -49,6 +49,7 @@ class TransformerBackbone(HFBackbone):
             eos_token_id=None,
         )
         super().__init__(GPT2Model(config))
+        self.max_length = max_position_embeddings
 
     def new_cache(self, batch_size: int, max_length: int) -> StaticKVCache:
         """Preallocated keys/values for ``max_length`` positions."""

@@ -20,6 +20,7 @@ from torch import nn
 
 from audiolm.backbones.base import Backbone
 from audiolm.codecs.base import AudioCodec
+from audiolm.errors import ConfigError
 from audiolm.generation.decode import decode
 from audiolm.generation.sampling import Sampler, restrict_to_range
 from audiolm.patterns.base import Pattern
@@ -117,6 +118,18 @@ class AudioLMTask(L.LightningModule):
 
     def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
         self._log_metrics("val", self.step_losses(batch))
+
+    def setup(self, stage: str) -> None:
+        if self.trainer is not None and self.trainer.datamodule is not None:
+            self.check_sequence_length(self.trainer.datamodule.max_frames)
+
+    def check_sequence_length(self, n_frames: int) -> None:
+        """Fail before training when a window of ``n_frames`` frames is longer than the backbone accepts."""
+        limit, need = self.backbone.max_length, self.pattern.num_steps(n_frames) + 1
+        if limit is not None and need > limit:
+            raise ConfigError(f"data.segment_seconds gives windows of {n_frames} frames, {need} positions with "
+                              f"{type(self.pattern).__name__}, but {type(self.backbone).__name__} accepts {limit}; "
+                              f"lower data.segment_seconds or raise model.max_position_embeddings")
 
     def configure_optimizers(self) -> dict:
         return build_optimizer(self, self.optimizer, self.weight_decay, self.scheduler)
