@@ -91,9 +91,13 @@ def _millions(module: torch.nn.Module) -> float:
     return sum(p.numel() for p in module.parameters()) / 1e6
 
 
-def _read_checkpoint(ckpt: Path) -> dict[str, Any]:
+def _require_checkpoint(ckpt: Path) -> None:
     if not ckpt.is_file():
         raise AudiolmError(f"checkpoint not found: {ckpt}. Pass a file such as <run dir>/checkpoints/last.ckpt")
+
+
+def _read_checkpoint(ckpt: Path) -> dict[str, Any]:
+    _require_checkpoint(ckpt)
     return torch.load(ckpt, map_location="cpu", weights_only=True)
 
 
@@ -112,8 +116,7 @@ def load_run_config(ckpt: Path, overrides: list[str]) -> DictConfig:
     """The config saved next to ``ckpt``, with command-line ``overrides`` applied on top."""
     from hydra import compose, initialize_config_dir
 
-    if not ckpt.is_file():
-        raise AudiolmError(f"checkpoint not found: {ckpt}. Pass ckpt=<run dir>/checkpoints/last.ckpt")
+    _require_checkpoint(ckpt)
     if not (ckpt.parent / CONFIG_NAME).is_file():
         raise AudiolmError(f"no {CONFIG_NAME} next to {ckpt}: eval.py rebuilds the run from the config that "
                            f"train.py saves in the checkpoints folder. Copy it there with the checkpoint.")

@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from transformers import MambaConfig, MambaModel
 from transformers.models.mamba import modeling_mamba
 
-from audiolm.backbones.hf import HFBackbone, SSMDecodeCache, rms_norm, route_kernels_by_device
+from audiolm.backbones.hf import HFBackbone, SSMDecodeCache, causal_conv_step, rms_norm, route_kernels_by_device
 from audiolm.backbones.scan import selective_scan
 
 # transformers binds these hooks to the CUDA kernels whenever mamba-ssm / causal-conv1d import,
@@ -90,12 +90,7 @@ class MambaBackbone(HFBackbone):
             mixer = block.mixer
             conv, ssm = cache.get_conv_state(i), cache.get_recurrent_state(i)
             xs, gate = mixer.in_proj(rms_norm(x, block.norm)).chunk(2, dim=-1)  # [B, D] each
-            conv.copy_(conv.roll(-1, dims=-1))
-            conv[:, :, -1] = xs
-            xs = (conv * mixer.conv1d.weight[:, 0]).sum(-1)
-            if mixer.conv1d.bias is not None:
-                xs = xs + mixer.conv1d.bias
-            xs = mixer.act(xs)
+            xs = mixer.act(causal_conv_step(conv, xs, mixer.conv1d))
             dt, b, c = mixer.x_proj(xs).split([mixer.time_step_rank, mixer.ssm_state_size, mixer.ssm_state_size], -1)
             dt = F.softplus(mixer.dt_proj(dt))  # [B, D]
             decay = torch.exp(dt[:, :, None] * neg_a[i])  # neg_a: [D, N]

@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from transformers import Mamba2Config, Mamba2Model
 from transformers.models.mamba2 import modeling_mamba2
 
-from audiolm.backbones.hf import HFBackbone, SSMDecodeCache, rms_norm, route_kernels_by_device
+from audiolm.backbones.hf import HFBackbone, SSMDecodeCache, causal_conv_step, rms_norm, route_kernels_by_device
 
 # As for Mamba-1: CPU tensors must not reach the CUDA kernels transformers binds when mamba-ssm imports.
 route_kernels_by_device(
@@ -101,11 +101,7 @@ class Mamba2Backbone(HFBackbone):
             m = block.mixer
             conv, ssm = cache.get_conv_state(i), cache.get_recurrent_state(i)
             gate, xbc, dt = m.in_proj(rms_norm(x, block.norm)).split([m.intermediate_size, m.conv_dim, m.num_heads], -1)
-            conv.copy_(conv.roll(-1, dims=-1))
-            conv[:, :, -1] = xbc
-            xbc = (conv * m.conv1d.weight[:, 0]).sum(-1)
-            if m.conv1d.bias is not None:
-                xbc = xbc + m.conv1d.bias
+            xbc = causal_conv_step(conv, xbc, m.conv1d)
             group = m.n_groups * m.ssm_state_size
             xs, b, c = m.act(xbc).split([m.intermediate_size, group, group], -1)
             # each group's B and C serve num_heads / n_groups consecutive heads
