@@ -98,3 +98,11 @@ def test_marcrandbot_recipe():
     assert cfg.codec._target_.endswith("SpeechTokenizerCodec") and cfg.codec.n_q == 4
     assert cfg.model._target_.endswith("MambaBackbone")
     assert cfg.data.segment_seconds == 10.0
+
+
+def test_preview_config_is_the_training_config_plus_preview_settings():
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(CONFIGS), version_base="1.3"):
+        cfg = compose(config_name="preview", overrides=["codec=mulaw", "preview.n_q=[1]"])
+    assert cfg.task_name == "preview" and list(cfg.preview.n_q) == [1]
+    assert cfg.codec._target_.endswith("MuLawCodec") and "_target_" in cfg.data and cfg.seed == 1234

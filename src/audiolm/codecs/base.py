@@ -29,6 +29,10 @@ class AudioCodec(nn.Module, ABC):
     codebook_size: int
     #: True when the codec must see data (``fit``) before it can encode.
     needs_fit: bool = False
+    #: True when the levels are residual (RVQ): the first Q' levels alone decode to a coarser
+    #: version, so ``decode`` takes codes [B, Q', F] for any Q' <= Q. False where each codebook
+    #: quantises its own part of the latent (FSQ groups): those decode only all Q levels.
+    residual: bool = True
 
     @abstractmethod
     def encode(self, wav: torch.Tensor) -> torch.Tensor:
@@ -36,7 +40,7 @@ class AudioCodec(nn.Module, ABC):
 
     @abstractmethod
     def decode(self, codes: torch.Tensor) -> torch.Tensor:
-        """codes: [B, Q, F] -> wav: [B, 1, T]."""
+        """codes: [B, Q, F] (or the first Q' levels when ``residual``) -> wav: [B, 1, T]."""
 
     @abstractmethod
     def config_dict(self) -> dict[str, Any]:

@@ -112,14 +112,19 @@ def _prepare_codec(codec: AudioCodec, writer: StoreWriter, rows: list[Utterance]
     if writer.done_ids:
         raise StoreError(f"{writer.path} holds codes but no {type(codec).__name__} fitted state; the store is "
                            f"damaged. Delete {writer.path} to re-tokenise.")
-    clips = _fit_clips(rows, root, codec, fit_max_seconds)
+    fit_codec(codec, rows, root, fit_max_seconds)
+    writer.save_codec_state(codec.fitted_state())
+
+
+def fit_codec(codec: AudioCodec, rows: list[Utterance], root: Path, max_seconds: float) -> None:
+    """Fit ``codec`` on a seeded sample of at most ``max_seconds`` of the corpus ``rows``."""
+    clips = _fit_clips(rows, root, codec, max_seconds)
     if not clips:
         raise StoreError(f"cannot fit {type(codec).__name__}: no utterance of the manifest could be loaded; "
                            f"check the paths in the manifest (relative paths are relative to {root})")
     log.info("fitting %s on %d clips (%.1f s)", type(codec).__name__, len(clips),
              sum(c.shape[-1] for c in clips) / codec.sample_rate)
     codec.fit(clips)
-    writer.save_codec_state(codec.fitted_state())
 
 
 def _row(utt: Utterance, root: Path) -> dict[str, Any]:

@@ -1,0 +1,25 @@
+"""Listen before training: `python preview.py codec=speechtokenizer codec.pretrained=DIR preview.n_q=[1,2,4,8]`.
+
+Writes round-trip WAVs, preview.md / preview.json (SI-SDR and log-mel distance per n_q) and preview.png.
+"""
+
+import os
+from pathlib import Path
+
+import hydra
+from omegaconf import DictConfig
+
+os.environ.setdefault("AUDIOLM_ROOT", str(Path(__file__).resolve().parent))
+
+from audiolm.preview import preview  # noqa: E402
+from audiolm.runs import exit_on_user_error  # noqa: E402
+
+
+@hydra.main(version_base="1.3", config_path="configs", config_name="preview")
+@exit_on_user_error
+def main(cfg: DictConfig) -> None:
+    preview(cfg)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,154 @@
+"""Listen before training: round-trip a few corpus clips through a codec at several numbers of levels.
+
+``python preview.py codec=dac data=folder data.root=/audio preview.n_q=[1,2,4,8,12]`` encodes each
+clip once with the configured codec, decodes the first ``n`` levels for every ``n`` in
+``preview.n_q``, and writes into ``preview.out_dir``:
+
+- ``{clip}/original.wav`` and ``{clip}/nq{n}.wav``: what the codes keep, to listen to;
+- ``preview.md`` / ``preview.json``: SI-SDR and log-mel distance per ``n`` (mean over clips, and
+  per clip in the JSON), with the bitrate each ``n`` costs;
+- ``preview.png``: both metrics against ``n``.
+
+The seed advice this serves: pick the fewest levels that still sound right, since every level
+costs the LM sequence length (flatten) or output heads (delay/parallel).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import random
+from pathlib import Path
+from typing import Any
+
+import torch
+from hydra.utils import instantiate
+from omegaconf import DictConfig
+
+from audiolm.audio import load_audio, save_audio
+from audiolm.codecs.base import AudioCodec
+from audiolm.data.manifest import Utterance, read_manifest
+from audiolm.data.tokenize import fit_codec
+from audiolm.errors import ConfigError, DataError
+from audiolm.metrics.audio import log_mel_distance, si_sdr
+
+log = logging.getLogger(__name__)
+
+
+def levels_to_try(codec: AudioCodec, requested: list[int]) -> tuple[list[int], list[str]]:
+    """The requested level counts this codec can decode, and a note for each one it cannot."""
+    name, q = type(codec).__name__, codec.n_codebooks
+    if not codec.residual:
+        return [q], [f"{name} is not residual: it decodes only all {q} levels"] if set(requested) != {q} else []
+    keep = sorted({n for n in requested if 1 <= n <= q})
+    notes = [f"n_q={n} skipped: {name} is configured with {q} levels (give the codec more levels, e.g. codec.n_q, to preview more)"
+             for n in sorted(set(requested) - set(keep))]
+    if not keep:
+        raise ConfigError(f"preview.n_q={requested} holds no level count in [1, {q}] for {name}")
+    return keep, notes
+
+
+def pick_clips(rows: list[Utterance], root: Path, codec: AudioCodec, n_clips: int, seconds: float,
+               seed: int) -> list[tuple[str, torch.Tensor]]:
+    """Up to ``n_clips`` seeded-random clips of at most ``seconds``: (id, wav [1, T] at the codec's rate)."""
+    order = sorted(rows, key=lambda r: r.id)
+    random.Random(seed).shuffle(order)
+    clips = []
+    for utt in order:
+        if len(clips) == n_clips:
+            break
+        try:
+            wav = load_audio(utt.resolve(root), codec.sample_rate, offset=utt.offset,
+                             duration=min(utt.duration, seconds))
+        except Exception as e:  # one unreadable file must not end the preview
+            log.warning("skipping %s: %s", utt.id, e)
+            continue
+        if wav.shape[-1] >= codec.sample_rate / codec.frame_rate:
+            clips.append((utt.id, wav))
+    if not clips:
+        raise DataError(f"no readable clip in the corpus ({len(rows)} utterances) to preview")
+    return clips
+
+
+def bitrate_kbps(codec: AudioCodec, n: int) -> float:
+    return n * math.log2(codec.codebook_size) * codec.frame_rate / 1000
+
+
+@torch.inference_mode()
+def round_trip(codec: AudioCodec, clips: list[tuple[str, torch.Tensor]], levels: list[int], out: Path,
+               device: str) -> dict[str, Any]:
+    """Encode each clip once, decode its first ``n`` levels for each ``n``; write WAVs, return the metrics."""
+    codec.to(device).eval()
+    per_clip: dict[str, dict[str, dict[str, float]]] = {}
+    for i, (utt_id, wav) in enumerate(clips):
+        folder = out / f"clip{i:02d}"
+        save_audio(folder / "original.wav", wav, codec.sample_rate)
+        codes = codec.encode(wav[None].to(device))  # [1, Q, F]
+        scores = {}
+        for n in levels:
+            decoded = codec.decode(codes[:, :n]).float().cpu()[0]  # [1, T']
+            save_audio(folder / f"nq{n}.wav", decoded, codec.sample_rate)
+            scores[str(n)] = {"si_sdr_db": float(si_sdr(wav, decoded)[0]),
+                              "log_mel_distance": float(log_mel_distance(wav, decoded, codec.sample_rate)[0])}
+        per_clip[f"clip{i:02d}"] = {"id": utt_id, "seconds": wav.shape[-1] / codec.sample_rate, "scores": scores}
+    summary = {}
+    for n in levels:
+        values = [c["scores"][str(n)] for c in per_clip.values()]
+        summary[str(n)] = {"kbps": bitrate_kbps(codec, n),
+                           **{k: sum(v[k] for v in values) / len(values) for k in values[0]}}
+    return {"codec": codec.config_dict(), "levels": levels, "summary": summary, "clips": per_clip}
+
+
+def markdown_table(report: dict[str, Any]) -> str:
+    codec = ", ".join(f"{k}={v}" for k, v in report["codec"].items() if k != "codec")
+    lines = [f"{report['codec'].get('codec')} ({codec}): round trip of {len(report['clips'])} clip(s), means.", "",
+             "| n_q | kbps | SI-SDR (dB, higher is better) | log-mel distance (lower is better) |",
+             "|---|---|---|---|"]
+    for n, s in report["summary"].items():
+        lines.append(f"| {n} | {s['kbps']:.2f} | {s['si_sdr_db']:.2f} | {s['log_mel_distance']:.3f} |")
+    lines += [f"- {note}" for note in report.get("notes", [])]
+    return "\n".join(lines) + "\n"
+
+
+def plot(report: dict[str, Any], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only; no display on servers
+    import matplotlib.pyplot as plt
+
+    levels = [int(n) for n in report["summary"]]
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.5), constrained_layout=True)
+    for ax, key, label in zip(axes, ("si_sdr_db", "log_mel_distance"), ("SI-SDR (dB) ↑", "log-mel distance ↓")):
+        for clip in report["clips"].values():
+            ax.plot(levels, [clip["scores"][str(n)][key] for n in levels], color="0.75", marker=".", lw=0.8)
+        ax.plot(levels, [report["summary"][str(n)][key] for n in levels], color="C0", marker="o", lw=2, label="mean")
+        ax.set_xlabel("n_q (levels decoded)")
+        ax.set_ylabel(label)
+        ax.set_xticks(levels)
+        ax.grid(alpha=0.3)
+    axes[0].legend()
+    fig.suptitle(report["codec"].get("codec", "codec"))
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def preview(cfg: DictConfig) -> dict[str, Any]:
+    """Build the configured codec and corpus, round-trip ``cfg.preview.clips`` clips, write the report."""
+    settings = cfg.preview
+    codec: AudioCodec = instantiate(cfg.codec)
+    manifest = instantiate(cfg.data, codec=codec).corpus.manifest()
+    rows = read_manifest(manifest)
+    if codec.needs_fit:
+        fit_codec(codec, rows, manifest.parent, settings.fit_max_seconds)
+    levels, notes = levels_to_try(codec, list(settings.n_q))
+    out = Path(settings.out_dir or cfg.paths.output_dir)
+    clips = pick_clips(rows, manifest.parent, codec, settings.clips, settings.seconds, cfg.seed)
+    report = {**round_trip(codec, clips, levels, out, settings.device), "notes": notes, "manifest": str(manifest)}
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "preview.json").write_text(json.dumps(report, indent=2))
+    (out / "preview.md").write_text(markdown_table(report))
+    plot(report, out / "preview.png")
+    print(markdown_table(report))
+    print(f"WAVs, preview.md, preview.json and preview.png in {out}")
+    return report

@@ -1,0 +1,91 @@
+"""Codec preview: the reconstruction metrics, the level choice, and the written report."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from audiolm.codecs.melvq import MelVQCodec
+from audiolm.data.manifest import Utterance
+from audiolm.errors import ConfigError
+from audiolm.metrics.audio import log_mel_distance, si_sdr
+from audiolm.preview import levels_to_try, markdown_table, pick_clips, plot, round_trip
+
+
+def test_si_sdr_is_scale_invariant_and_exact_for_orthogonal_noise():
+    g = torch.Generator().manual_seed(0)
+    ref = torch.randn(1, 8000, generator=g)
+    ref -= ref.mean()
+    noise = torch.randn(1, 8000, generator=g)
+    noise -= noise.mean()
+    noise -= (noise * ref).sum() / ref.pow(2).sum() * ref  # orthogonal to ref
+    noise *= ref.norm() / noise.norm() / 10  # 20 dB below the signal
+    assert si_sdr(ref, ref + noise).item() == pytest.approx(20.0, abs=1e-3)
+    assert si_sdr(ref, 0.3 * (ref + noise)).item() == pytest.approx(20.0, abs=1e-3)
+    assert si_sdr(ref, torch.randn(1, 8000, generator=g)).item() < -10  # unrelated noise
+
+
+def test_log_mel_distance():
+    wav = torch.randn(2, 16000, generator=torch.Generator().manual_seed(1))
+    assert torch.allclose(log_mel_distance(wav, wav, 16000), torch.zeros(2))
+    assert torch.allclose(log_mel_distance(wav, 0.5 * wav, 16000), torch.full((2,), math.log(2)), atol=1e-4)
+    # codecs pad to whole frames: the extra tail is ignored
+    assert torch.allclose(log_mel_distance(wav, torch.cat([wav, wav[:, :100]], -1), 16000), torch.zeros(2))
+
+
+def test_levels_to_try():
+    codec = MelVQCodec(n_codebooks=4)
+    levels, notes = levels_to_try(codec, [8, 1, 2, 4, 2])
+    assert levels == [1, 2, 4] and len(notes) == 1 and "n_q=8" in notes[0]
+    codec.residual = False  # e.g. FSQ: each codebook holds its own latent dimensions
+    levels, notes = levels_to_try(codec, [1, 2])
+    assert levels == [4] and "not residual" in notes[0]
+    with pytest.raises(ConfigError, match="preview.n_q"):
+        levels_to_try(MelVQCodec(n_codebooks=4), [8, 16])
+
+
+@pytest.fixture()
+def corpus(tmp_path):
+    rows = []
+    for i, seconds in enumerate([1.2, 0.8, 0.0005, 1.0]):
+        n = int(16000 * seconds)
+        t = np.arange(n) / 16000
+        path = tmp_path / f"c{i}.wav"
+        sf.write(path, 0.2 * np.sin(2 * np.pi * (150 + 50 * i) * t) * (1 + np.sin(2 * np.pi * 3 * t)), 16000)
+        rows.append(Utterance(path=str(path), duration=seconds, id=f"c{i}"))
+    rows.append(Utterance(path=str(tmp_path / "missing.wav"), duration=1.0, id="missing"))
+    return rows, tmp_path
+
+
+def test_pick_clips_skips_unreadable_and_too_short(corpus):
+    rows, root = corpus
+    clips = pick_clips(rows, root, MelVQCodec(), n_clips=10, seconds=0.5, seed=0)  # c2 is under one frame
+    assert sorted(i for i, _ in clips) == ["c0", "c1", "c3"]
+    assert all(w.shape == (1, 8000) for _, w in clips)
+
+
+def test_round_trip_writes_wavs_table_json_and_plot(corpus, tmp_path):
+    rows, root = corpus
+    codec = MelVQCodec(n_codebooks=3, codebook_size=16, kmeans_iters=5)
+    clips = pick_clips(rows, root, codec, n_clips=2, seconds=1.0, seed=0)
+    codec.fit([w for _, w in clips])
+    out = tmp_path / "preview"
+    report = round_trip(codec, clips, [1, 3], out, "cpu")
+    for clip in ("clip00", "clip01"):
+        for name in ("original", "nq1", "nq3"):
+            info = sf.info(out / clip / f"{name}.wav")
+            assert info.samplerate == 16000 and info.frames > 0
+    assert list(report["summary"]) == ["1", "3"]
+    assert report["summary"]["3"]["kbps"] == pytest.approx(3 * 4 * 50 / 1000)
+    # more levels describe the mel frames better
+    assert report["summary"]["3"]["log_mel_distance"] < report["summary"]["1"]["log_mel_distance"]
+    json.dumps(report)
+    table = markdown_table({**report, "notes": ["n_q=8 skipped"]})
+    assert table.count("\n| ") == 3 and "- n_q=8 skipped" in table
+    plot(report, out / "preview.png")
+    assert (out / "preview.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
