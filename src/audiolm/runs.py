@@ -8,6 +8,7 @@ program with one clear message instead of a stack trace.
 from __future__ import annotations
 
 import functools
+import inspect
 import json
 import logging
 import sys
@@ -19,11 +20,11 @@ from typing import Any
 import lightning as L
 import torch
 from hydra.errors import ConfigCompositionException, InstantiationException, OverrideParseException
-from hydra.utils import instantiate
+from hydra.utils import get_object, instantiate
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import MissingMandatoryValue
 
-from audiolm.errors import AudiolmError
+from audiolm.errors import AudiolmError, ConfigError
 
 log = logging.getLogger("audiolm")
 CONFIG_NAME = "config.yaml"
@@ -54,13 +55,37 @@ def exit_on_user_error(fn: Callable[..., Any]) -> Callable[..., Any]:
     return wrapped
 
 
+# Shared parts a datamodule or task may take, by constructor argument: the config group each is built from.
+# One codec instance serves both, so the tokens the data is made of are the ones the task decodes.
+SHARED_PARTS = {"codec": "codec", "backbone": "model", "pattern": "pattern", "sampler": "sampling"}
+
+
+def _arguments(node: DictConfig) -> set[str]:
+    """The parameters ``node``'s ``_target_`` names explicitly (a ``**kwargs`` catch-all names none)."""
+    params = inspect.signature(get_object(node._target_)).parameters.values()
+    return {p.name for p in params if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)}
+
+
 def build(cfg: DictConfig) -> tuple[Any, L.LightningDataModule, L.LightningModule]:
-    """codec, datamodule and task of a run."""
-    codec = instantiate(cfg.codec)
-    datamodule = instantiate(cfg.data, codec=codec)
-    task = instantiate(cfg.task, backbone=instantiate(cfg.model), codec=codec, pattern=instantiate(cfg.pattern),
-                       sampler=instantiate(cfg.sampling))
-    return codec, datamodule, task
+    """codec (None for tasks without one), datamodule and task of a run.
+
+    Each shared part is built once, and only when the datamodule or the task names it as an
+    argument: the audio LM takes a codec, a backbone, a pattern and a sampler; a captioner none.
+    """
+    built: dict[str, Any] = {}
+
+    def parts_for(node: DictConfig) -> dict[str, Any]:
+        wanted = _arguments(node) & SHARED_PARTS.keys()
+        for name in wanted - built.keys():
+            group = SHARED_PARTS[name]
+            if cfg.get(group) is None:
+                raise ConfigError(f"{node._target_} needs a `{group}` config; choose one, e.g. {group}=<option>")
+            built[name] = instantiate(cfg[group])
+        return {name: built[name] for name in wanted}
+
+    datamodule = instantiate(cfg.data, **parts_for(cfg.data))
+    task = instantiate(cfg.task, **parts_for(cfg.task))
+    return built.get("codec"), datamodule, task
 
 
 def _instantiate_all(node: DictConfig | None) -> list[Any]:
@@ -75,7 +100,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
     # Saved resolved, next to the checkpoints, so eval.py rebuilds exactly this run.
     OmegaConf.save(cfg, out / "checkpoints" / CONFIG_NAME, resolve=True)
     codec, datamodule, task = build(cfg)
-    if cfg.get("ckpt_path"):
+    if cfg.get("ckpt_path") and codec is not None:
         # The resumed run must tokenise with the codec state its model learned on.
         codec.load_fitted_state(_read_checkpoint(Path(cfg.ckpt_path)).get("codec_state") or {})
     trainer: L.Trainer = instantiate(cfg.trainer, callbacks=_instantiate_all(cfg.get("callbacks")),
@@ -133,7 +158,8 @@ def evaluate(ckpt: Path, overrides: list[str]) -> dict[str, Any]:
     metrics = trainer.validate(task, datamodule=datamodule, verbose=False)[0]
     task.to(trainer.strategy.root_device).eval()  # validate hands the module back on the CPU
     out = Path(cfg.eval.out_dir or ckpt.parent.parent / "eval" / datetime.now().strftime("%Y-%m-%d_%H-%M-%S"))
-    settings = {k: cfg.eval[k] for k in ("n_samples", "sample_seconds", "prompt_seconds", "batch_size", "seed")}
+    # The eval block: generic keys from train.yaml, the task's own ones from its task/*.yaml.
+    settings = {k: v for k, v in OmegaConf.to_container(cfg.eval, resolve=True).items() if k != "out_dir"}
     samples = task.write_samples(datamodule, out, **settings)
     report = {"checkpoint": str(ckpt), "metrics": {k: float(v) for k, v in metrics.items()},
               "sampling": OmegaConf.to_container(cfg.sampling), "samples_dir": str(out), "samples": samples}
