@@ -12,6 +12,10 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
+# Tests never use the network: hub clients answer "not cached" at once instead of retrying for
+# ~45 s per codec before the clear offline error every codec must give.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
 # Small enough for CPU tests in seconds, big enough for a train/val split.
 TINY = [
     "data.corpus.n_utterances=24",

@@ -324,3 +324,12 @@ def test_a_fitted_codec_keeps_its_state_and_a_different_one_is_refused(tmp_path)
     other.load_fitted_state({"scale": torch.tensor(0.5)})
     with pytest.raises(DataError, match="differs from the one the token store"):
         tokenize_manifest(manifest, other, tmp_path / "a", progress=False)
+
+
+def test_codec_that_is_not_batch_invariant_is_encoded_one_clip_at_a_time(tmp_path):
+    manifest = make_corpus(tmp_path)
+    codec = MeanAmpCodec()
+    codec.batch_invariant = False  # as SpeechTokenizer: codes would depend on the batch's padding
+    store = tokenize_manifest(manifest, codec, tmp_path / "store", batch_size=4, progress=False)
+    assert codec.encode_calls == codec.items_encoded == len(store)
+    check_codes(store, MeanAmpCodec(), manifest)

@@ -33,6 +33,12 @@ class AudioCodec(nn.Module, ABC):
     #: version, so ``decode`` takes codes [B, Q', F] for any Q' <= Q. False where each codebook
     #: quantises its own part of the latent (FSQ groups): those decode only all Q levels.
     residual: bool = True
+    #: True when a clip's codes do not depend on the rest of its batch (zero padding to the longest
+    #: clip changes nothing). False for encoders that see the whole padded clip (SpeechTokenizer's
+    #: bidirectional LSTM): the tokenizer then encodes them one clip at a time.
+    batch_invariant: bool = True
+    #: Leading levels that carry content (distilled from a speech model); 0 for purely acoustic codecs.
+    semantic_levels: int = 0
 
     @abstractmethod
     def encode(self, wav: torch.Tensor) -> torch.Tensor:

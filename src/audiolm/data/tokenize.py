@@ -154,14 +154,16 @@ def _encode(codec: AudioCodec, wavs: list[torch.Tensor], device: str) -> list[to
 
 
 def tokenize_manifest(manifest_path: str | Path, codec: AudioCodec, store_root: str | Path, batch_size: int = 16,
-                      shard_items: int = 256, fit_max_seconds: float = 600.0, device: str = "cpu",
+                      shard_items: int = 256, fit_max_seconds: float = 600.0, device: str = "auto",
                       progress: bool = True) -> TokenStore:
     """Encode every utterance of ``manifest_path`` with ``codec`` into ``{store_root}/{store_key}``.
 
     Reuses a complete store (no encoding), resumes an interrupted one, and leaves ``codec`` fitted when
     it ``needs_fit`` (from the store's saved state, or fitted on at most ``fit_max_seconds`` of the
-    corpus). The codec is moved to ``device`` and set to eval mode for encoding.
+    corpus). The codec is moved to ``device`` (``auto``: CUDA when there is a GPU) and set to eval mode.
     """
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     manifest_path = Path(manifest_path)
@@ -189,7 +191,9 @@ def tokenize_manifest(manifest_path: str | Path, codec: AudioCodec, store_root: 
     with StoreWriter(path, meta, shard_items=shard_items) as writer:
         _prepare_codec(codec, writer, rows, root, fit_max_seconds)
         if not writer.complete:  # another writer may have finished while we waited for the lock
-            _encode_all(codec, writer, rows, root, batch_size, device, progress)
+            # Codes of a codec that is not batch-invariant would depend on how clips were grouped, so a
+            # resumed store would differ from an uninterrupted one: encode those one clip at a time.
+            _encode_all(codec, writer, rows, root, batch_size if codec.batch_invariant else 1, device, progress)
     return TokenStore(path, expect_config=meta["codec"])
 
 
