@@ -61,10 +61,10 @@ def test_unknown_config_option_is_a_clear_error():
 
 
 def test_missing_data_folder_is_a_clear_error(tmp_path):
-    proc = run_entry("train.py", "data=folder", f"data.corpus.root={tmp_path / 'missing'}",
+    proc = run_entry("train.py", "data=folder", f"data.root={tmp_path / 'missing'}",
                      f"hydra.run.dir={tmp_path / 'run'}", check=False)
     assert proc.returncode == 1
-    assert "data folder not found" in proc.stderr and "data.corpus.root" in proc.stderr
+    assert "data folder not found" in proc.stderr and "data.root" in proc.stderr
     assert "Traceback" not in proc.stderr
 
 
@@ -92,7 +92,7 @@ def test_wandb_logger_works_offline(data_dir, tmp_path):
 def test_a_bad_manifest_is_a_clear_error(tmp_path):
     manifest = tmp_path / "manifest.jsonl"
     manifest.write_text('{"path": "a.wav"}\n')
-    proc = run_entry("train.py", "data=manifest", f"data.corpus.path={manifest}", f"hydra.run.dir={tmp_path / 'run'}",
+    proc = run_entry("train.py", "data=manifest", f"data.path={manifest}", f"hydra.run.dir={tmp_path / 'run'}",
                      check=False)
     assert proc.returncode == 1
     assert "manifest.jsonl:1: missing key(s) ['duration']" in proc.stderr and "Traceback" not in proc.stderr

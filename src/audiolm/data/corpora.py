@@ -1,22 +1,18 @@
 """Corpora: where a run's manifest comes from. Each one yields a manifest path, preparing it if needed.
 
-``data.corpus`` in the config picks one by ``_target_``; all of them end in the same JSON-lines
-manifest (see ``audiolm.data.manifest``), so everything downstream is shared.
+All of them end in the same JSON-lines manifest (see ``audiolm.data.manifest``), so everything
+downstream is shared. The ``data`` config options build them (see ``audiolm.data.datamodules``).
 """
 
 from __future__ import annotations
 
-import hashlib
 from abc import ABC, abstractmethod
 from pathlib import Path
 
-import soundfile as sf
-
 from audiolm.data.embedded import synthesize_corpus
-from audiolm.data.manifest import Utterance, write_manifest
+from audiolm.data.prepare import PrepareOptions, prepare
+from audiolm.data.sources import Sources, read_media_list, read_musiccaps, scan_folder
 from audiolm.errors import DataError, MissingFileError
-
-AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3")
 
 
 class Corpus(ABC):
@@ -36,44 +32,67 @@ class EmbeddedCorpus(Corpus):
 
 
 class ManifestCorpus(Corpus):
-    """A JSON-lines manifest the user wrote or an ingest step produced."""
+    """A prepared JSON-lines manifest (path, duration, ...), used as it is: the user wrote it, or an
+    earlier prepare step did."""
 
     def __init__(self, path: str):
         self.path = Path(path)
 
     def manifest(self) -> Path:
         if not self.path.is_file():
-            raise MissingFileError(f"manifest not found: {self.path}. Set data.corpus.path to a JSON-lines "
+            raise MissingFileError(f"manifest not found: {self.path}. Set data.path to a JSON-lines "
                                     f"file with one {{\"path\": ..., \"duration\": ...}} object per line.")
+        if self.path.suffix.lower() == ".csv":
+            raise DataError(f"{self.path} is a CSV; data=manifest reads a prepared JSON-lines manifest. To prepare "
+                            f"the media files a CSV lists, use data=media data.path={self.path}")
         return self.path
 
 
-class FolderCorpus(Corpus):
-    """Every audio file under ``root``; the speaker is the name of the file's parent folder.
+class PreparedCorpus(Corpus):
+    """Media that ``audiolm.data.prepare`` turns into segments and a manifest under ``cache_dir``,
+    once per (inputs, options); later uses only re-list the inputs and find the finished folder."""
 
-    The manifest is written under ``cache_dir`` (never into the user's folder) and rebuilt when
-    the set of files changes.
-    """
+    def __init__(self, cache_dir: str, prepare: PrepareOptions | None = None, progress: bool = True):
+        self.cache_dir, self.options, self.progress = Path(cache_dir), prepare or PrepareOptions(), progress
 
-    def __init__(self, root: str, cache_dir: str, extensions: tuple[str, ...] = AUDIO_EXTENSIONS):
-        self.root, self.cache_dir, self.extensions = Path(root), Path(cache_dir), tuple(extensions)
+    @abstractmethod
+    def sources(self) -> Sources:
+        """The media to prepare."""
 
     def manifest(self) -> Path:
-        if not self.root.is_dir():
-            raise MissingFileError(f"data folder not found: {self.root}. Set data.corpus.root=/path/to/audio "
-                                    f"(a folder of {', '.join(self.extensions)} files, one sub-folder per speaker).")
-        files = sorted(p for p in self.root.rglob("*") if p.suffix.lower() in self.extensions and p.is_file())
-        if not files:
-            raise DataError(f"no audio files ({', '.join(self.extensions)}) under {self.root}")
-        listing = "\n".join(f"{p}:{p.stat().st_size}:{p.stat().st_mtime_ns}" for p in files)
-        digest = hashlib.sha1(listing.encode()).hexdigest()[:12]
-        out = self.cache_dir / f"{self.root.name}-{digest}" / "manifest.jsonl"
-        if out.is_file():
-            return out
-        rows = []
-        for p in files:
-            info = sf.info(str(p))
-            speaker = p.parent.name if p.parent != self.root else ""
-            rows.append(Utterance(path=str(p.resolve()), duration=info.frames / info.samplerate,
-                                  id=str(p.relative_to(self.root)), speaker=speaker))
-        return write_manifest(out, rows)
+        return prepare(self.sources(), self.cache_dir, self.options, progress=self.progress)
+
+
+class FolderCorpus(PreparedCorpus):
+    """Every audio or video file under ``root`` (see ``audiolm.data.sources.scan_folder`` for how the
+    layout names groups and speakers and where transcripts come from)."""
+
+    def __init__(self, root: str, cache_dir: str, prepare: PrepareOptions | None = None, progress: bool = True):
+        super().__init__(cache_dir, prepare, progress)
+        self.root = Path(root)
+
+    def sources(self) -> Sources:
+        return scan_folder(self.root, exclude=self.cache_dir)
+
+
+class MediaListCorpus(PreparedCorpus):
+    """The media files a CSV or JSONL list names (``path`` column, optional text/speaker/offset/...)."""
+
+    def __init__(self, path: str, cache_dir: str, prepare: PrepareOptions | None = None, progress: bool = True):
+        super().__init__(cache_dir, prepare, progress)
+        self.path = Path(path)
+
+    def sources(self) -> Sources:
+        return read_media_list(self.path)
+
+
+class MusicCapsCorpus(PreparedCorpus):
+    """MusicCaps-format captions (``ytid,start_s,end_s,caption,...``) over local audio in ``audio_dir``."""
+
+    def __init__(self, csv: str, audio_dir: str, cache_dir: str, prepare: PrepareOptions | None = None,
+                 progress: bool = True):
+        super().__init__(cache_dir, prepare, progress)
+        self.csv, self.audio_dir = Path(csv), Path(audio_dir)
+
+    def sources(self) -> Sources:
+        return read_musiccaps(self.csv, self.audio_dir)

@@ -25,6 +25,11 @@ class CodeWindows(Dataset):
         if max_frames < 1:
             raise ConfigError(f"data.segment_seconds gives {max_frames} frames; it must be at least one frame")
         self.store, self.indices, self.max_frames, self.random_crop = store, indices, max_frames, random_crop
+        self.lengths = [min(store.entries[i]["n_frames"], max_frames) for i in indices]  # for bucketing
+
+    @staticmethod
+    def collate(items: list[torch.Tensor]) -> dict[str, torch.Tensor]:
+        return pad_codes(items)
 
     def __len__(self) -> int:
         return len(self.indices)

@@ -46,7 +46,7 @@ class Utterance:
 def read_manifest(path: str | Path) -> list[Utterance]:
     path = Path(path)
     if not path.is_file():
-        raise MissingFileError(f"manifest not found: {path}. Point data.corpus.path at a JSON-lines file "
+        raise MissingFileError(f"manifest not found: {path}. Point data.path (data=manifest) at a JSON-lines file "
                                 f"with one {{\"path\": ..., \"duration\": ...}} object per line.")
     known = {"path", "duration", "id", "speaker", "text", "offset"}
     rows = []
