@@ -42,7 +42,7 @@ def store_root_for(manifest: Path, tokens_dir: str | Path) -> Path:
 class TokenDataModule(L.LightningDataModule):
     def __init__(self, corpus: Corpus, codec: AudioCodec, tokens_dir: str, segment_seconds: float = 10.0,
                  batch_size: int = 16, num_workers: int = 0, val_percent: float = 5.0,
-                 tokenize_batch_size: int = 16, tokenize_device: str = "cpu", seed: int = 0,
+                 tokenize_batch_size: int = 16, tokenize_device: str = "auto", seed: int = 0,
                  annotate: Callable[[Path], Path] | None = None, items: Callable[..., CodeWindows] | None = None):
         """``annotate(manifest) -> manifest`` runs before tokenisation; ``items(store, indices, max_frames,
         train)`` is a dataset with ``lengths`` (for bucketing) and ``collate``."""
