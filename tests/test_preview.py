@@ -89,3 +89,23 @@ def test_round_trip_writes_wavs_table_json_and_plot(corpus, tmp_path):
     assert table.count("\n| ") == 3 and "- n_q=8 skipped" in table
     plot(report, out / "preview.png")
     assert (out / "preview.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_preview_entry_point_on_a_prepared_folder(tmp_path):
+    """`python preview.py data=folder data.root=...`: media prepared, clips round-tripped, report written."""
+    from conftest import run_entry
+
+    voices = tmp_path / "voices" / "speaker1"
+    voices.mkdir(parents=True)
+    t = np.arange(2 * 16000) / 16000
+    for i in range(3):
+        sf.write(voices / f"u{i}.wav", 0.3 * np.sin(2 * np.pi * (120 + 40 * i) * t) * (1 + np.sin(2 * np.pi * 2 * t)),
+                 16000)
+    out = tmp_path / "out"
+    run_entry("preview.py", "codec=mulaw", "data=folder", f"data.root={tmp_path / 'voices'}",
+              f"paths.data_dir={tmp_path / 'data'}", "preview.n_q=[1,2]", "preview.clips=2", "preview.seconds=0.5",
+              f"preview.out_dir={out}", f"hydra.run.dir={tmp_path / 'run'}")
+    report = json.loads((out / "preview.json").read_text())
+    assert list(report["summary"]) == ["1"] and "n_q=2 skipped" in report["notes"][0]
+    assert report["summary"]["1"]["si_sdr_db"] > 20  # 8-bit mu-law keeps a clean tone
+    assert (out / "clip01" / "nq1.wav").is_file() and (out / "preview.png").is_file()
