@@ -24,7 +24,7 @@ import torch
 
 from audiolm.codecs.base import AudioCodec
 from audiolm.data.manifest import Utterance, write_manifest
-from audiolm.data.tokenize import tokenize_manifest
+from audiolm.data.tokenize import resolve_device, tokenize_manifest
 
 SR = 16000
 # config.json of fnlp/SpeechTokenizer's speechtokenizer_hubert_avg (the architecture; weights are random here)
@@ -103,7 +103,7 @@ def main() -> None:
     parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "tokenize.md"))
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    device = args.device if args.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
+    device = resolve_device(args.device)
 
     rows = []
     with tempfile.TemporaryDirectory() as tmp:

@@ -19,6 +19,7 @@ import json
 import logging
 import math
 import random
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -26,10 +27,10 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
-from audiolm.audio import load_audio, save_audio
+from audiolm.audio import save_audio
 from audiolm.codecs.base import AudioCodec
 from audiolm.data.manifest import Utterance, read_manifest
-from audiolm.data.tokenize import fit_codec
+from audiolm.data.tokenize import fit_codec, load_utterance
 from audiolm.errors import ConfigError, DataError
 from audiolm.metrics.audio import log_mel_distance, si_sdr
 
@@ -51,21 +52,21 @@ def levels_to_try(codec: AudioCodec, requested: list[int]) -> tuple[list[int], l
 
 def pick_clips(rows: list[Utterance], root: Path, codec: AudioCodec, n_clips: int, seconds: float,
                seed: int) -> list[tuple[str, torch.Tensor]]:
-    """Up to ``n_clips`` seeded-random clips of at most ``seconds``: (id, wav [1, T] at the codec's rate)."""
+    """Up to ``n_clips`` seeded-random clips of at most ``seconds``: (id, wav [1, T] at the codec's rate).
+
+    Clips are read and checked as tokenisation reads them; an unusable one is skipped with its reason.
+    """
     order = sorted(rows, key=lambda r: r.id)
     random.Random(seed).shuffle(order)
     clips = []
     for utt in order:
         if len(clips) == n_clips:
             break
-        try:
-            wav = load_audio(utt.resolve(root), codec.sample_rate, offset=utt.offset,
-                             duration=min(utt.duration, seconds))
-        except Exception as e:  # one unreadable file must not end the preview
-            log.warning("skipping %s: %s", utt.id, e)
+        wav, why = load_utterance(replace(utt, duration=min(utt.duration, seconds)), root, codec)
+        if wav is None:
+            log.warning("skipping %s: %s", utt.id, why)
             continue
-        if wav.shape[-1] >= codec.sample_rate / codec.frame_rate:
-            clips.append((utt.id, wav))
+        clips.append((utt.id, wav))
     if not clips:
         raise DataError(f"no readable clip in the corpus ({len(rows)} utterances) to preview")
     return clips

@@ -46,7 +46,7 @@ def _check_unique(rows: list[Utterance], manifest: Path) -> None:
                          f"id, so give each line a unique \"id\" (or a distinct path/offset)")
 
 
-def _load(utt: Utterance, root: Path, codec: AudioCodec) -> tuple[torch.Tensor | None, str]:
+def load_utterance(utt: Utterance, root: Path, codec: AudioCodec) -> tuple[torch.Tensor | None, str]:
     """wav: [1, T] at the codec's rate, or None and why it is unusable.
 
     The manifest's ``offset`` and ``duration`` define the segment read, so one file can hold many utterances.
@@ -75,7 +75,7 @@ def _fit_clips(rows: list[Utterance], root: Path, codec: AudioCodec, max_seconds
     for utt in order:
         if budget <= 0:
             break
-        wav, _ = _load(utt, root, codec)  # unusable files are reported by the encoding pass
+        wav, _ = load_utterance(utt, root, codec)  # unusable files are reported by the encoding pass
         if wav is None:
             continue
         wav = wav[:, :budget]
@@ -153,6 +153,13 @@ def _encode(codec: AudioCodec, wavs: list[torch.Tensor], device: str) -> list[to
     return out
 
 
+def resolve_device(device: str) -> str:
+    """``auto`` becomes ``cuda`` when there is a GPU, else ``cpu``; any other name is kept."""
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return device
+
+
 def tokenize_manifest(manifest_path: str | Path, codec: AudioCodec, store_root: str | Path, batch_size: int = 16,
                       shard_items: int = 256, fit_max_seconds: float = 600.0, device: str = "auto",
                       progress: bool = True) -> TokenStore:
@@ -162,8 +169,7 @@ def tokenize_manifest(manifest_path: str | Path, codec: AudioCodec, store_root: 
     it ``needs_fit`` (from the store's saved state, or fitted on at most ``fit_max_seconds`` of the
     corpus). The codec is moved to ``device`` (``auto``: CUDA when there is a GPU) and set to eval mode.
     """
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
+    device = resolve_device(device)
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     manifest_path = Path(manifest_path)
@@ -211,7 +217,7 @@ def _encode_all(codec: AudioCodec, writer: StoreWriter, rows: list[Utterance], r
         for start in range(0, len(todo), batch_size):
             batch = []
             for utt in todo[start:start + batch_size]:
-                wav, why = _load(utt, root, codec)
+                wav, why = load_utterance(utt, root, codec)
                 if wav is None:
                     skipped.append({"id": utt.id, "path": str(utt.resolve(root)), "reason": why})
                 else:
