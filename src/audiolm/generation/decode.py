@@ -1,21 +1,40 @@
-"""The autoregressive decoding loop shared by the token LMs.
+"""The autoregressive decoding loop shared by every task.
 
-A model is seen as three parts: ``embed(ids [B, L, M]) -> [B, L, H]``, a ``Backbone`` and
-``head(hidden [B, L, H]) -> logits [B, L, M, V]``. With ``use_cache`` the prefix runs once and
-every new step feeds one position through the backbone's cache (recurrent state or KV), so a
-step costs the same at position 100 and at 1,500. ``use_cache=False`` recomputes the whole
-sequence each step; it exists as the reference that benchmarks and tests compare against.
+A model is seen as three parts: ``embed(ids [R, L, M]) -> [R, L, H]`` for the steps it generates,
+a ``Backbone`` and ``head(hidden [R, L, H]) -> logits [R, L, M, V]``. The task embeds its own
+prefix (start id, prompt, text: whatever conditions the sequence) and the loop continues it.
+
+With ``use_cache`` the prefix runs once and every new step feeds one position through the
+backbone's cache (recurrent state or KV), so a step costs the same at position 100 and at 1,500.
+``use_cache=False`` recomputes the whole sequence each step; it exists as the reference that
+benchmarks and tests compare against.
+
+Classifier-free guidance: with ``guided`` the prefix holds 2B rows, B conditional
+then B unconditional ones of the same length; each step combines their logits into one
+distribution per pair, and the token drawn is fed to both rows.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import torch
 from tqdm.auto import tqdm
 
 from audiolm.backbones.base import Backbone
 from audiolm.generation.sampling import Sampler, restrict_to_range
+
+
+@dataclass
+class Decoded:
+    """steps: [B, S', M] sampled ids, S' <= S as decoding ends once every row stopped (after a row's
+    stop, its stream 0 holds the stop id); lengths: [B] steps before the stop id (S for rows that
+    never stopped: they hit the max-duration guard); stopped: [B] bool."""
+
+    steps: torch.Tensor
+    lengths: torch.Tensor
+    stopped: torch.Tensor
 
 
 @torch.inference_mode()
@@ -27,39 +46,56 @@ def decode(
     id_ranges: torch.Tensor,
     sampler: Sampler,
     forced: torch.Tensor | None = None,
+    stop_id: int | None = None,
+    guided: bool = False,
     use_cache: bool = True,
     generator: torch.Generator | None = None,
     progress: bool = False,
-) -> torch.Tensor:
-    """Continue ``prefix`` until every step that ``id_ranges`` describes is filled.
+) -> Decoded:
+    """Sample up to S steps after ``prefix``; stop early once every row drew ``stop_id``.
 
-    prefix: [B, 1 + P, M] ids: a start id then P known steps.
-    id_ranges: [S, M, 2] legal ``[lo, hi)`` per target step (S >= P).
+    prefix: [R, P, H] embedded prefix; R = B rows, or with ``guided`` 2B rows (B conditional, then
+    B unconditional), combined by ``sampler.guide``. The last prefix position predicts the first step.
+    id_ranges: [S, M, 2] legal ``[lo, hi)`` per step and stream: S is the most steps decoded (the
+    max-duration guard).
     forced: [B, S', M] ids that steps ``< S'`` must take, -1 where free: a prompt can fix some
     streams of steps past its prefix (the delay pattern's lower levels of the last prompt frames).
-    Returns steps: [B, S, M], the P known steps followed by S - P sampled (or forced) ones.
+    stop_id: a row that draws it in stream 0 is finished; its later steps are filled with it.
     """
-    n_known, n_total = prefix.shape[1] - 1, id_ranges.shape[0]
-    if n_known > n_total:
-        raise ValueError(f"prefix has {n_known} steps but only {n_total} are to be decoded")
-    id_ranges = id_ranges.to(prefix.device)
-    seq = torch.empty(prefix.shape[0], 1 + n_total, prefix.shape[2], dtype=torch.long, device=prefix.device)
-    seq[:, : 1 + n_known] = prefix
-    cache = backbone.new_cache(prefix.shape[0], 1 + n_total) if use_cache else None
-    hidden, cache = backbone(embed(prefix), cache)
-    vocab = None
-    for step in tqdm(range(n_known, n_total), desc="generate", disable=not progress, leave=False):
-        logits = head(hidden[:, -1:])[:, 0]  # [B, M, V]
+    rows, n_steps, n_streams = prefix.shape[0], id_ranges.shape[0], id_ranges.shape[1]
+    b = rows // 2 if guided else rows
+    if guided and rows != 2 * b:
+        raise ValueError(f"classifier-free guidance needs conditional and unconditional rows, got {rows} rows")
+    device = prefix.device
+    id_ranges = id_ranges.to(device)
+    seq = torch.empty(b, n_steps, n_streams, dtype=torch.long, device=device)
+    stopped = torch.zeros(b, dtype=torch.bool, device=device)
+    lengths = torch.full((b,), n_steps, dtype=torch.long, device=device)
+    penalise = sampler.repetition_penalty != 1.0
+    cache = backbone.new_cache(rows, prefix.shape[1] + n_steps) if use_cache else None
+    hidden, cache = backbone(prefix, cache)
+    vocab, n_done = None, 0
+    for step in tqdm(range(n_steps), desc="generate", disable=not progress, leave=False):
+        logits = head(hidden[:, -1:])[:, 0]  # [R, M, V]
         if vocab is None:
-            vocab = torch.arange(logits.shape[-1], device=logits.device)
+            vocab = torch.arange(logits.shape[-1], device=device)
+        if guided:
+            logits = sampler.guide(logits[:b], logits[b:])
         lo, hi = id_ranges[step, :, 0], id_ranges[step, :, 1]
-        tokens = sampler(restrict_to_range(logits, lo, hi, vocab), generator=generator)
+        history = seq[:, :step].transpose(1, 2) if penalise else None  # [B, M, step]
+        tokens = sampler(restrict_to_range(logits, lo, hi, vocab), generator=generator, history=history)
         if forced is not None and step < forced.shape[1]:
             tokens = torch.where(forced[:, step] >= 0, forced[:, step], tokens)
-        seq[:, 1 + step] = tokens
-        if step + 1 < n_total:
-            if use_cache:
-                hidden, cache = backbone(embed(seq[:, 1 + step : 2 + step]), cache)
-            else:
-                hidden, _ = backbone(embed(seq[:, : 2 + step]))
-    return seq[:, 1:]
+        if stop_id is not None:
+            tokens[:, 0] = torch.where(stopped, stop_id, tokens[:, 0])
+            new_stop = (tokens[:, 0] == stop_id) & ~stopped
+            lengths = torch.where(new_stop, step, lengths)
+            stopped |= new_stop
+        seq[:, step] = tokens
+        n_done = step + 1
+        if n_done == n_steps or (stop_id is not None and bool(stopped.all())):
+            break
+        fed = seq[:, step : step + 1] if use_cache else seq[:, :n_done]
+        fed = embed(fed.repeat(rows // b, 1, 1))
+        hidden, cache = backbone(fed, cache) if use_cache else backbone(torch.cat([prefix, fed], dim=1))
+    return Decoded(steps=seq[:, :n_done], lengths=lengths, stopped=stopped)

@@ -2,7 +2,9 @@
 
 Everything works on ``logits: [..., V]`` and returns ids ``[...]``. Filters set the logits of
 excluded ids to ``-inf``; they follow the semantics of the matching ``transformers`` logits
-processors (tested against them).
+processors (tested against them). A ``Sampler`` applies them in transformers' order:
+classifier-free guidance (``guide``, on the cond/uncond pair), repetition penalty, temperature,
+top-k, top-p, min-p, then draws.
 """
 
 from __future__ import annotations
@@ -45,33 +47,124 @@ def top_p_filter(logits: torch.Tensor, p: float) -> torch.Tensor:
     return logits.masked_fill(drop, NEG_INF)
 
 
-class Sampler:
-    """Temperature, top-k and top-p sampling; ``temperature == 0`` is greedy.
+def min_p_filter(logits: torch.Tensor, p: float) -> torch.Tensor:
+    """Keep ids whose probability is at least ``p`` times the top id's (min-p sampling); ``p <= 0`` keeps all."""
+    if p <= 0:
+        return logits
+    probs = logits.softmax(dim=-1)
+    drop = probs < p * probs.amax(dim=-1, keepdim=True)
+    return logits.masked_fill(drop, NEG_INF)  # the top id always passes its own threshold
 
-    A plain class on purpose: Hydra would turn a dataclass passed to ``instantiate`` into a config.
+
+def repetition_penalty(logits: torch.Tensor, history: torch.Tensor, penalty: float, decay: float = 0.0) -> torch.Tensor:
+    """Make ids seen in ``history`` less likely: positive logits are divided by the penalty, negative
+    ones multiplied (CTRL's rule, as transformers applies it), once per distinct id.
+
+    logits: [..., V]; history: [..., T] earlier ids, oldest first (negative entries are ignored).
+    With ``decay > 0`` the penalty fades with distance: an id last seen ``d`` steps ago (``d = 1``
+    for the latest) gets ``penalty ** (d ** -decay)``, so a far-back repeat is hardly penalised;
+    ``decay = 0`` is transformers' ``RepetitionPenaltyLogitsProcessor``.
+    """
+    if penalty == 1.0 or history.shape[-1] == 0:
+        return logits
+    t = history.shape[-1]
+    distance = torch.arange(t, 0, -1, device=logits.device, dtype=logits.dtype).expand(history.shape)
+    never = float(t + 1)
+    distance = torch.where(history >= 0, distance, torch.full_like(distance, never))
+    # Distance to each id's latest occurrence (scatter with "amin" is deterministic, unlike a plain scatter).
+    nearest = torch.full_like(logits, never).scatter_reduce(-1, history.clamp(min=0), distance, reduce="amin")
+    seen = nearest < never
+    factor = torch.full_like(logits, penalty) if decay == 0 else penalty ** nearest.pow(-decay)
+    scaled = torch.where(logits < 0, logits * factor, logits / factor)
+    return torch.where(seen, scaled, logits)
+
+
+def classifier_free_guidance(cond: torch.Tensor, uncond: torch.Tensor, scale: float, rescale: float = 0.0) -> torch.Tensor:
+    """``uncond + scale * (cond - uncond)`` over logits [..., V] (transformers' ClassifierFreeGuidanceLogitsProcessor).
+
+    ``rescale`` in [0, 1] pulls the guided logits' spread back towards the conditional one's (Lin et
+    al. 2023, "Common Diffusion Noise Schedules and Sample Steps are Flawed", eq. 15-16): a large
+    ``scale`` otherwise sharpens the distribution far beyond anything seen in training. Ids that
+    are ``-inf`` in either input stay excluded.
+    """
+    guided = uncond + scale * (cond - uncond)
+    if rescale <= 0:
+        return guided
+    finite = torch.isfinite(guided)
+    std_cond = _masked_std(cond, finite)
+    std_guided = _masked_std(guided, finite).clamp_min(1e-6)
+    rescaled = guided * (std_cond / std_guided)
+    return torch.where(finite, rescale * rescaled + (1 - rescale) * guided, guided)
+
+
+def _masked_std(x: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
+    """Standard deviation over the last axis counting only ``keep`` entries -> [..., 1]."""
+    n = keep.sum(-1, keepdim=True).clamp_min(1)
+    x = torch.where(keep, x, torch.zeros_like(x))
+    mean = x.sum(-1, keepdim=True) / n
+    var = torch.where(keep, (x - mean).square(), torch.zeros_like(x)).sum(-1, keepdim=True) / n
+    return var.sqrt()
+
+
+class Sampler:
+    """Temperature, top-k, top-p, min-p, repetition penalty (with decay) and classifier-free guidance;
+    ``temperature == 0`` is greedy (after guidance and repetition penalty).
+
+    ``cfg_scale != 1`` asks the caller to run unconditional rows next to the conditional ones and to
+    combine them with ``guide`` before sampling. A plain class on purpose: Hydra would turn a
+    dataclass passed to ``instantiate`` into a config.
     """
 
-    def __init__(self, temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0):
-        self.temperature, self.top_k, self.top_p = temperature, top_k, top_p
-        if self.temperature < 0:
-            raise ConfigError(f"sampling.temperature must be >= 0, got {self.temperature}")
-        if not 0 < self.top_p <= 1:
-            raise ConfigError(f"sampling.top_p must be in (0, 1], got {self.top_p}")
+    def __init__(self, temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0, min_p: float = 0.0,
+                 repetition_penalty: float = 1.0, repetition_decay: float = 0.0, cfg_scale: float = 1.0,
+                 cfg_rescale: float = 0.0):
+        self.temperature, self.top_k, self.top_p, self.min_p = temperature, top_k, top_p, min_p
+        self.repetition_penalty, self.repetition_decay = repetition_penalty, repetition_decay
+        self.cfg_scale, self.cfg_rescale = cfg_scale, cfg_rescale
+        checks = [
+            (temperature >= 0, f"sampling.temperature must be >= 0, got {temperature}"),
+            (0 < top_p <= 1, f"sampling.top_p must be in (0, 1], got {top_p}"),
+            (0 <= min_p < 1, f"sampling.min_p must be in [0, 1), got {min_p}"),
+            (repetition_penalty > 0, f"sampling.repetition_penalty must be > 0 (1 = off), got {repetition_penalty}"),
+            (repetition_decay >= 0, f"sampling.repetition_decay must be >= 0, got {repetition_decay}"),
+            (cfg_scale >= 0, f"sampling.cfg_scale must be >= 0 (1 = no guidance), got {cfg_scale}"),
+            (0 <= cfg_rescale <= 1, f"sampling.cfg_rescale must be in [0, 1], got {cfg_rescale}"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ConfigError(message)
+
+    @property
+    def guided(self) -> bool:
+        """True when the caller must provide unconditional logits (see ``guide``)."""
+        return self.cfg_scale != 1.0
 
     def __repr__(self) -> str:
-        return f"Sampler(temperature={self.temperature}, top_k={self.top_k}, top_p={self.top_p})"
+        return (f"Sampler(temperature={self.temperature}, top_k={self.top_k}, top_p={self.top_p}, min_p={self.min_p}, "
+                f"repetition_penalty={self.repetition_penalty}, repetition_decay={self.repetition_decay}, "
+                f"cfg_scale={self.cfg_scale}, cfg_rescale={self.cfg_rescale})")
 
-    def filter(self, logits: torch.Tensor) -> torch.Tensor:
-        """logits: [..., V] -> processed logits (temperature, then top-k, then top-p)."""
+    def guide(self, cond: torch.Tensor, uncond: torch.Tensor) -> torch.Tensor:
+        """Conditional and unconditional logits [..., V] -> guided logits [..., V]."""
+        return classifier_free_guidance(cond.float(), uncond.float(), self.cfg_scale, self.cfg_rescale)
+
+    def filter(self, logits: torch.Tensor, history: torch.Tensor | None = None) -> torch.Tensor:
+        """logits: [..., V] -> processed logits (repetition penalty on ``history`` [..., T], temperature,
+        top-k, top-p, min-p)."""
         logits = logits.float()
+        if history is not None:
+            logits = repetition_penalty(logits, history, self.repetition_penalty, self.repetition_decay)
         if self.temperature > 0:
             logits = logits / self.temperature
-        return top_p_filter(top_k_filter(logits, self.top_k), self.top_p)
+        return min_p_filter(top_p_filter(top_k_filter(logits, self.top_k), self.top_p), self.min_p)
 
-    def __call__(self, logits: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-        """logits: [..., V] -> ids: [...]."""
+    def __call__(self, logits: torch.Tensor, generator: torch.Generator | None = None,
+                 history: torch.Tensor | None = None) -> torch.Tensor:
+        """logits: [..., V] (history: [..., T] earlier ids, for the repetition penalty) -> ids: [...]."""
         if self.temperature == 0:
+            if history is not None:
+                logits = repetition_penalty(logits.float(), history, self.repetition_penalty, self.repetition_decay)
             return logits.argmax(dim=-1)
-        probs = self.filter(logits).softmax(dim=-1)
+        probs = self.filter(logits, history).softmax(dim=-1)
         flat = probs.reshape(-1, probs.shape[-1])
         return torch.multinomial(flat, 1, generator=generator).reshape(probs.shape[:-1])

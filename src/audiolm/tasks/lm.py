@@ -49,6 +49,9 @@ class AudioLMTask(L.LightningModule):
         object.__setattr__(self, "codec", codec)
         self.optimizer, self.scheduler, self.weight_decay = optimizer, dict(scheduler), weight_decay
         self.sampler = sampler or Sampler()
+        if self.sampler.guided:
+            raise ConfigError(f"sampling.cfg_scale={self.sampler.cfg_scale}: the audio LM has no condition to "
+                              f"guide by; keep sampling.cfg_scale=1")
 
         m, v, h = self.pattern.n_streams, self.pattern.vocab_size, backbone.hidden_size
         self.start_id = v  # one extra id per stream marks the start of a sequence
@@ -166,10 +169,13 @@ class AudioLMTask(L.LightningModule):
             known = encoded[:, : self.pattern.prefix_steps(n_prompt)]
             real = self.pattern.step_mask(torch.ones(b, n_prompt, dtype=torch.bool, device=self.device))
             forced = encoded.masked_fill(~real, -1)  # every prompt code stays, also past the prefix
-        n_steps = self.pattern.num_steps(n_frames)
-        steps = decode(self.embed, self.backbone, self.logits, self.with_start(known),
-                       self.pattern.id_ranges(n_steps), self.sampler, forced=forced, use_cache=use_cache,
-                       generator=generator, progress=progress)
+        n_steps, n_known = self.pattern.num_steps(n_frames), known.shape[1]
+        if forced is not None:
+            forced = forced[:, n_known:]
+        out = decode(self.embed, self.backbone, self.logits, self.embed(self.with_start(known)),
+                     self.pattern.id_ranges(n_steps)[n_known:], self.sampler, forced=forced, use_cache=use_cache,
+                     generator=generator, progress=progress)
+        steps = torch.cat([known, out.steps], dim=1)
         return self.pattern.decode(steps)
 
     def write_samples(self, datamodule, out_dir, **settings) -> list[dict]:
