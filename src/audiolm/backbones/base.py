@@ -7,6 +7,10 @@ A backbone maps embeddings to hidden states and knows nothing about audio:
 Decoding goes through a cache (recurrent state for SSMs, keys/values for attention) made by
 ``new_cache``. Passing a cache means: continue from the state it holds, update it in place, and
 return it. The prefix is never recomputed.
+
+``forward`` is causal: position ``i`` sees positions ``<= i``. Backbones that can also let every
+position see every other (attention) set ``bidirectional`` and implement ``forward_bidirectional``;
+a non-autoregressive pass (TTS NAR levels) uses it. Recurrent backbones scan one way only.
 """
 
 from __future__ import annotations
@@ -22,6 +26,10 @@ class Backbone(nn.Module, ABC):
     hidden_size: int
     #: the longest sequence the backbone accepts (learned positions); None when there is no hard limit
     max_length: int | None = None
+    #: True when the backbone also has ``forward_bidirectional(inputs_embeds, padding_mask) -> hidden``
+    bidirectional: bool = False
+    #: module names LoRA adapts when ``task.lora.target_modules`` is null (attention / mixer projections)
+    lora_targets: tuple[str, ...] = ()
 
     @abstractmethod
     def forward(self, inputs_embeds: torch.Tensor, cache: Any | None = None) -> tuple[torch.Tensor, Any | None]:

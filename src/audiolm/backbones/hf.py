@@ -60,6 +60,24 @@ class HFBackbone(Backbone):
         return out.last_hidden_state, cache
 
 
+class HFAttentionBackbone(HFBackbone):
+    """An ``HFBackbone`` over an attention model, which can also attend both ways."""
+
+    bidirectional = True
+
+    def forward_bidirectional(self, inputs_embeds: torch.Tensor, padding_mask: torch.Tensor | None = None) -> torch.Tensor:
+        """inputs_embeds: [B, L, H], padding_mask: [B, L] (True on real positions) -> hidden [B, L, H].
+
+        transformers uses a 4-D mask [B, 1, L, L] as given instead of building its causal one, and
+        SDPA then runs without ``is_causal``: each query sees every real key.
+        """
+        b, n, _ = inputs_embeds.shape
+        keys = (torch.ones(b, n, dtype=torch.bool, device=inputs_embeds.device) if padding_mask is None
+                else padding_mask.to(device=inputs_embeds.device, dtype=torch.bool))
+        mask = keys[:, None, None, :].expand(b, 1, n, n)
+        return self.model(inputs_embeds=inputs_embeds, attention_mask=mask, use_cache=False).last_hidden_state
+
+
 class SSMDecodeCache(DynamicCache):
     """transformers' cache of conv and SSM states per layer, plus the per-layer ``-exp(A_log)`` an
     SSM decode computes once instead of once per layer and step."""

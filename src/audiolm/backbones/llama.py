@@ -7,11 +7,12 @@ import torch.nn.functional as F
 from transformers import LlamaConfig, LlamaModel
 from transformers.models.llama.modeling_llama import rotate_half
 
-from audiolm.backbones.hf import HFBackbone, rms_norm
+from audiolm.backbones.hf import HFAttentionBackbone, rms_norm
 from audiolm.backbones.kv import StaticKVCache
+from audiolm.backbones.lora import effective_weight
 
 
-class LlamaBackbone(HFBackbone):
+class LlamaBackbone(HFAttentionBackbone):
     """Llama decoder layers (pre-RMSNorm attention with rotary positions, SwiGLU MLP), then a final RMSNorm.
 
     Args:
@@ -23,6 +24,8 @@ class LlamaBackbone(HFBackbone):
         num_kv_heads: key/value heads (grouped-query attention); ``num_heads`` if None.
         rope_theta: base of the rotary frequencies.
     """
+
+    lora_targets = ("q_proj", "k_proj", "v_proj", "o_proj")
 
     def __init__(
         self,
@@ -93,7 +96,8 @@ class LlamaBackbone(HFBackbone):
 
 
 def _fused_weights(layer) -> tuple[torch.Tensor, torch.Tensor]:
-    """A layer's [q; k; v] and [gate; up] projection weights, stacked (LlamaBackbone builds them bias-free)."""
+    """A layer's [q; k; v] and [gate; up] projection weights, stacked (LlamaBackbone builds them bias-free),
+    LoRA adapters included."""
     attn, mlp = layer.self_attn, layer.mlp
-    w_qkv = torch.cat([attn.q_proj.weight, attn.k_proj.weight, attn.v_proj.weight]).detach()
-    return w_qkv, torch.cat([mlp.gate_proj.weight, mlp.up_proj.weight]).detach()
+    w_qkv = torch.cat([effective_weight(attn.q_proj), effective_weight(attn.k_proj), effective_weight(attn.v_proj)])
+    return w_qkv.detach(), torch.cat([effective_weight(mlp.gate_proj), effective_weight(mlp.up_proj)]).detach()

@@ -47,6 +47,8 @@ class MambaBackbone(HFBackbone):
         conv_kernel: width of the causal depthwise convolution.
     """
 
+    lora_targets = ("in_proj", "out_proj")
+
     cache_argument = "cache_params"
 
     def __init__(

@@ -46,6 +46,8 @@ class Mamba2Backbone(HFBackbone):
         chunk_size: positions per chunk of the SSD scan (training and prefill); 32 trains fastest on CPU.
     """
 
+    lora_targets = ("in_proj", "out_proj")
+
     cache_argument = "cache_params"
 
     def __init__(

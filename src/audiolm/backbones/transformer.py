@@ -7,12 +7,12 @@ import torch
 import torch.nn.functional as F
 from transformers import GPT2Config, GPT2Model
 
-from audiolm.backbones.hf import HFBackbone
+from audiolm.backbones.hf import HFAttentionBackbone
 from audiolm.backbones.kv import StaticKVCache
 from audiolm.errors import ConfigError
 
 
-class TransformerBackbone(HFBackbone):
+class TransformerBackbone(HFAttentionBackbone):
     """GPT-2 blocks (pre-LayerNorm attention and GELU MLP) over inputs plus learned position
     embeddings, then a final LayerNorm.
 
@@ -24,6 +24,8 @@ class TransformerBackbone(HFBackbone):
         max_position_embeddings: number of learned positions, the longest sequence it accepts.
         dropout: dropout on embeddings, attention weights and residual branches.
     """
+
+    lora_targets = ("attn.c_attn", "attn.c_proj")
 
     def __init__(
         self,

@@ -1,0 +1,115 @@
+"""LoRA adapters on a backbone through PEFT: add, freeze the rest, export just the adapters, load them back.
+
+Adapters are injected into the backbone in place (``peft.inject_adapter_in_model``), so the task
+keeps its ``Backbone`` and every decoding path. A lean decoder that reads projection weights
+directly (Llama fuses them once per cache) reads them through ``effective_weight``, which adds
+the adapters' deltas; adapters are never merged, so checkpoints always hold base and adapter apart.
+
+Note: with mamba-ssm's fused CUDA kernels, Mamba's mixer reads its projection weights directly
+too; there LoRA trains only on the PyTorch path (CPU, or CUDA without mamba-ssm).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from audiolm.errors import ConfigError, MissingFileError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class LoraSettings:
+    """``task.lora`` config block: adapter rank and scale (``alpha / rank``), dropout, target module names in
+    the backbone (None: the backbone's ``lora_targets``), and ``base``, the checkpoint to finetune."""
+
+    rank: int
+    alpha: float = 16.0
+    dropout: float = 0.0
+    target_modules: list[str] | None = None
+    base: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.rank < 1:
+            raise ConfigError(f"task.lora.rank must be >= 1 to add adapters, got {self.rank}")
+        self.target_modules = None if self.target_modules is None else [str(t) for t in self.target_modules]
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _targets(backbone: nn.Module, settings: LoraSettings) -> list[str]:
+    targets = settings.target_modules or list(backbone.lora_targets)
+    if not targets:
+        raise ConfigError(f"no default LoRA targets for {type(backbone).__name__}; set task.lora.target_modules to module "
+                          f"names inside the backbone (e.g. the names of its Linear layers)")
+    names = [n for n, _ in backbone.named_modules()]
+    missing = [t for t in targets if not any(n == t or n.endswith("." + t) for n in names)]
+    if missing:
+        raise ConfigError(f"task.lora.target_modules {missing} name no module of {type(backbone).__name__}")
+    return targets
+
+
+def add_lora(task: nn.Module, settings: LoraSettings) -> None:
+    """Load ``settings.base`` into ``task`` (when given), inject adapters into ``task.backbone``, and
+    leave only the adapters trainable."""
+    from peft import LoraConfig, inject_adapter_in_model
+
+    if settings.base:
+        load_base(task, settings.base)
+    config = LoraConfig(r=settings.rank, lora_alpha=settings.alpha, lora_dropout=settings.dropout,
+                        target_modules=_targets(task.backbone, settings))
+    inject_adapter_in_model(config, task.backbone)
+    for name, p in task.named_parameters():
+        p.requires_grad = "lora_" in name
+    n = sum(p.numel() for p in task.parameters() if p.requires_grad)
+    log.info("LoRA rank %d on %s: %.3fM trainable parameters", settings.rank, config.target_modules, n / 1e6)
+
+
+def load_base(task: nn.Module, path: str) -> None:
+    """The weights (and codec state) of the checkpoint being finetuned."""
+    if not Path(path).is_file():
+        raise MissingFileError(f"task.lora.base checkpoint not found: {path}; give the checkpoint of the model to finetune")
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    own = {k for k in task.state_dict() if "lora_" not in k}
+    weights = {k: v for k, v in state["state_dict"].items() if "lora_" not in k}
+    if set(weights) != own:
+        raise ConfigError(f"task.lora.base {path} does not fit this model (keys differ, e.g. "
+                          f"{sorted(set(weights) ^ own)[:3]}); use the model settings it was trained with")
+    task.load_state_dict(weights, strict=False)
+    task.on_load_checkpoint(state)
+
+
+def lora_state(backbone: nn.Module) -> dict[str, torch.Tensor]:
+    """The adapter weights alone (PEFT's names, without the adapter name)."""
+    from peft import get_peft_model_state_dict
+
+    return {k: v.detach().cpu() for k, v in get_peft_model_state_dict(backbone).items()}
+
+
+def load_lora(backbone: nn.Module, state: dict[str, torch.Tensor]) -> None:
+    """Put exported adapter weights into a backbone that has adapters of the same settings."""
+    from peft import set_peft_model_state_dict
+
+    result = set_peft_model_state_dict(backbone, state)
+    unexpected = getattr(result, "unexpected_keys", [])
+    if unexpected:
+        raise ConfigError(f"the adapter does not fit this backbone (unexpected keys, e.g. {unexpected[:3]})")
+
+
+def effective_weight(linear: nn.Module) -> torch.Tensor:
+    """A Linear's weight as its forward applies it: the base weight plus every active, unmerged LoRA delta."""
+    if not hasattr(linear, "get_delta_weight"):
+        return linear.weight
+    weight = linear.get_base_layer().weight
+    if linear.merged or linear.disable_adapters:
+        return weight
+    for name in linear.active_adapters:
+        if name in linear.lora_A:
+            weight = weight + linear.get_delta_weight(name)
+    return weight
