@@ -105,15 +105,15 @@ def train(cfg: DictConfig) -> dict[str, float]:
         codec.load_fitted_state(_read_checkpoint(Path(cfg.ckpt_path)).get("codec_state") or {})
     trainer: L.Trainer = instantiate(cfg.trainer, callbacks=_instantiate_all(cfg.get("callbacks")),
                                      logger=_instantiate_all(cfg.get("logger")) or False)
-    log.info("parameters: %.2fM (backbone %.2fM)", _millions(task), _millions(task.backbone))
+    log.info("parameters: %.2fM (trainable %.2fM)", _millions(task), _millions(task, trainable=True))
     trainer.fit(task, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
     log.info("checkpoints: %s", out / "checkpoints")
     return metrics
 
 
-def _millions(module: torch.nn.Module) -> float:
-    return sum(p.numel() for p in module.parameters()) / 1e6
+def _millions(module: torch.nn.Module, trainable: bool = False) -> float:
+    return sum(p.numel() for p in module.parameters() if p.requires_grad or not trainable) / 1e6
 
 
 def _require_checkpoint(ckpt: Path) -> None:
@@ -161,8 +161,13 @@ def evaluate(ckpt: Path, overrides: list[str]) -> dict[str, Any]:
     # The eval block: generic keys from train.yaml, the task's own ones from its task/*.yaml.
     settings = {k: v for k, v in OmegaConf.to_container(cfg.eval, resolve=True).items() if k != "out_dir"}
     samples = task.write_samples(datamodule, out, **settings)
+    notes: list[str] = []
+    if isinstance(samples, dict):  # a task that scores its samples (captions against references) says so
+        metrics = {**metrics, **samples["metrics"]}
+        samples, notes = samples["samples"], samples["notes"]
     report = {"checkpoint": str(ckpt), "metrics": {k: float(v) for k, v in metrics.items()},
-              "sampling": OmegaConf.to_container(cfg.sampling), "samples_dir": str(out), "samples": samples}
+              "sampling": OmegaConf.to_container(cfg.sampling), "samples_dir": str(out), "samples": samples,
+              "notes": notes}
     out.mkdir(parents=True, exist_ok=True)
     (out / "metrics.json").write_text(json.dumps(report, indent=2))
     _print_report(report)
@@ -180,4 +185,6 @@ def _print_report(report: dict[str, Any]) -> None:
         table.add_row(k, f"{v:.4f}")
     console = Console()
     console.print(table)
+    for note in report["notes"]:
+        console.print(f"note: {note}")
     console.print(f"{len(report['samples'])} samples and metrics.json in {report['samples_dir']}")
