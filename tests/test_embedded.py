@@ -11,26 +11,26 @@ import pytest
 import soundfile as sf
 
 from audiolm.cli import prepare
-from audiolm.data import embedded
+from audiolm.data import embedded, espeak
 from audiolm.data.embedded import SPEAKERS, Speaker, generate_sentences, synthesize_corpus
 from audiolm.data.manifest import read_manifest
 
 N = 24  # three utterances per speaker: enough for one val and two train each
 needs_espeak = pytest.mark.skipif(shutil.which("espeak-ng") is None,
-                                  reason=f"espeak-ng not installed ({embedded.INSTALL_HINT})")
+                                  reason=f"espeak-ng not installed ({espeak.INSTALL_HINT})")
 
 
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory) -> Path:
     if shutil.which("espeak-ng") is None:
-        pytest.skip(f"espeak-ng not installed ({embedded.INSTALL_HINT})")
+        pytest.skip(f"espeak-ng not installed ({espeak.INSTALL_HINT})")
     return synthesize_corpus(tmp_path_factory.mktemp("a"), n_utterances=N, workers=2, progress=False)
 
 
 def forbid_espeak(monkeypatch):
     def run(*args, **kwargs):
         raise AssertionError(f"espeak-ng was run: {args}")
-    monkeypatch.setattr(embedded.subprocess, "run", run)
+    monkeypatch.setattr(espeak.subprocess, "run", run)
 
 
 def test_sentences_are_deterministic_and_varied():
@@ -121,7 +121,7 @@ def test_interrupted_run_is_resumed(corpus, tmp_path, monkeypatch):
     (folder / victim.path).rename(folder / victim.path.replace(".wav", ".partial.wav"))
     calls = []
     real_run = subprocess.run
-    monkeypatch.setattr(embedded.subprocess, "run", lambda cmd, **kw: calls.append(cmd) or real_run(cmd, **kw))
+    monkeypatch.setattr(espeak.subprocess, "run", lambda cmd, **kw: calls.append(cmd) or real_run(cmd, **kw))
     manifest = synthesize_corpus(tmp_path, n_utterances=N, progress=False)
     assert len(calls) == 1 and calls[0][-1] == victim.text
     assert manifest.read_bytes() == corpus.read_bytes()

@@ -17,8 +17,6 @@ from __future__ import annotations
 import hashlib
 import json
 import random
-import shutil
-import subprocess
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import asdict, dataclass
@@ -30,15 +28,13 @@ import torch
 import torchaudio.functional as AF
 
 from audiolm.audio import save_audio
+from audiolm.data.espeak import TRIM_DB, TRIM_PAD_S, find_espeak, speak
 from audiolm.data.manifest import Utterance, write_manifest
-from audiolm.errors import ConfigError, MissingToolError
+from audiolm.errors import ConfigError
 
-INSTALL_HINT = "sudo apt-get install -y espeak-ng"
 # Bump when the rendering recipe changes in a way the hashed settings below do not capture.
 RECIPE_VERSION = 1
 VAL_PER_SPEAKER = 4
-TRIM_DB = 40.0  # frames this far below the loudest 10 ms frame count as silence
-TRIM_PAD_S = 0.08  # silence kept before the first and after the last voiced frame
 
 
 @dataclass(frozen=True)
@@ -173,45 +169,15 @@ def _corpus_hash(jobs: list[_Job], sample_rate: int) -> str:
     return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:10]
 
 
-def _find_espeak() -> str:
-    exe = shutil.which("espeak-ng")
-    if exe is None:
-        raise MissingToolError("espeak-ng was not found on PATH; the embedded corpus is synthesised with it. "
-                           f"Install it with: {INSTALL_HINT}  (`make demo` does this when run as root)")
-    return exe
-
-
-def _trim(x: np.ndarray, sr: int) -> np.ndarray:
-    """Cut leading/trailing silence down to ``TRIM_PAD_S``; espeak-ng pads clips unevenly."""
-    hop = sr // 100
-    n = len(x) // hop
-    rms = np.sqrt(np.mean(x[: n * hop].reshape(n, hop) ** 2, axis=1) + 1e-12)
-    voiced = np.flatnonzero(rms > rms.max() * 10 ** (-TRIM_DB / 20))
-    pad = int(TRIM_PAD_S * sr)
-    return x[max(0, voiced[0] * hop - pad): min(len(x), (voiced[-1] + 1) * hop + pad)]
-
-
 def _render(exe: str, job: _Job, out_dir: Path, sample_rate: int) -> int:
     """Synthesise one utterance into its final WAV (atomically) and return its length in samples."""
     final = out_dir / job.path
     if final.is_file():  # finished by an earlier, interrupted run: files only appear complete
         return sf.info(str(final)).frames
     final.parent.mkdir(parents=True, exist_ok=True)
-    raw = final.with_name(final.stem + ".espeak.wav")
     s = job.speaker
-    cmd = [exe, "-v", s.voice, "-p", str(s.pitch), "-s", str(s.speed), "-a", str(s.amplitude),
-           "-w", str(raw), job.text]
-    proc = subprocess.run(cmd, capture_output=True, text=True)
-    if proc.returncode != 0 or not raw.is_file():
-        raise RuntimeError(f"espeak-ng failed (exit {proc.returncode}) for speaker {s.name!r}, voice "
-                           f"{s.voice!r}, text {job.text!r}: {proc.stderr.strip() or 'no output file'}")
-    data, sr = sf.read(str(raw), dtype="float32", always_2d=True)
-    raw.unlink()
-    mono = data.mean(axis=1)
-    if not np.any(mono):
-        raise RuntimeError(f"espeak-ng produced silence for speaker {s.name!r}, voice {s.voice!r}, "
-                           f"text {job.text!r}; is the voice variant installed?")
-    wav = torch.from_numpy(np.ascontiguousarray(_trim(mono, sr)))[None]
+    mono, sr = speak(exe, job.text, final.with_name(final.stem + ".espeak.wav"), s.voice, s.pitch, s.speed, s.amplitude)
+    wav = torch.from_numpy(np.ascontiguousarray(mono))[None]
     if sr != sample_rate:
         wav = AF.resample(wav, sr, sample_rate)
     # Write under a temporary name and rename, so a killed run never leaves a truncated final WAV.
@@ -256,7 +222,7 @@ def synthesize_corpus(root: str | Path, n_utterances: int = 400, sample_rate: in
     manifest = out_dir / "manifest.jsonl"
     if manifest.is_file():
         return manifest
-    exe = _find_espeak()
+    exe = find_espeak()
     lengths = _run_all(lambda job: _render(exe, job, out_dir, sample_rate), jobs, workers, progress)
     rows = [Utterance(path=j.path, duration=round(lengths[j.id] / sample_rate, 4), id=j.id,
                       speaker=j.speaker.name, text=j.text, extra={"split": j.split, "voice": j.speaker.voice})
