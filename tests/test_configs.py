@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+import torch
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
@@ -106,3 +107,43 @@ def test_preview_config_is_the_training_config_plus_preview_settings():
         cfg = compose(config_name="preview", overrides=["codec=mulaw", "preview.n_q=[1]"])
     assert cfg.task_name == "preview" and list(cfg.preview.n_q) == [1]
     assert cfg.codec._target_.endswith("MuLawCodec") and "_target_" in cfg.data and cfg.seed == 1234
+
+
+# -- the captioner: its parts are config groups under task/caption/ ----------------------------------
+CAPTION_PARTS = {part: sorted(p.stem for p in (CONFIGS / "task" / "caption" / part).glob("*.yaml"))
+                 for part in ("encoder", "llm", "projector")}
+
+
+@pytest.mark.parametrize("part,option", [(p, o) for p, opts in CAPTION_PARTS.items() for o in opts])
+def test_caption_part_composes_and_its_targets_import(part, option):
+    cfg = compose_train(["task=caption", f"task/caption/{part}@task.{part}={option}"])
+    for target in targets(cfg.task[part]):
+        assert callable(get_object(target)), f"{part}={option}: {target} is not importable"
+    if part == "projector":
+        projector = instantiate(cfg.task.projector)(in_dim=32, out_dim=48)
+        assert projector.head(torch.zeros(1, 32)).shape[-1] == 48
+
+
+def test_caption_task_brings_its_data_and_callbacks_and_builds():
+    from audiolm.runs import build
+
+    cfg = compose_train(["task=caption"])
+    assert cfg.data._target_.endswith("EmbeddedCaptions") and cfg.callbacks.throughput is None
+    assert compose_train(["task=caption", "data=caption_manifest"]).data._target_.endswith("ManifestCaptions")
+    HydraConfig.instance().set_config(cfg)
+    codec, datamodule, task = build(cfg)
+    assert codec is None and type(task).__name__ == "CaptionTask"  # no codec is built for a captioner
+    assert task.encoder.trim and task.projector.head.in_features == 64
+
+
+def test_caption_musiccaps_is_the_seed_recipe():
+    cfg = compose_train(["experiment=caption_musiccaps"])
+    assert cfg.task.encoder._target_.endswith("load_whisper_encoder") and cfg.task.encoder.source == "large-v3"
+    assert cfg.task.projector.pooling.n_out == 250 and cfg.task.projector.hidden is None
+    assert cfg.task.llm.source == "Open-Orca/Mistral-7B-OpenOrca" and not cfg.task.train_llm
+    assert cfg.task.prompt == "Describe the sound of the given file" and cfg.task.lora.rank == 0
+    assert cfg.task.optimizer._target_ == "torch.optim.Adam" and cfg.task.optimizer.lr == 1.5e-3
+    assert cfg.task.scheduler.decay == "constant" and cfg.task.scheduler.warmup_steps == 0
+    assert cfg.data._target_.endswith("MusicCapsCaptions")
+    lora = compose_train(["experiment=caption_musiccaps_lora"]).task.lora
+    assert lora.rank == 8 and list(lora.target_modules) == ["q_proj", "v_proj"]

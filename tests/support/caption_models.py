@@ -1,0 +1,46 @@
+"""Tiny random captioners built from the real classes (Whisper encoder, Mistral, PEFT), and test audio."""
+
+from __future__ import annotations
+
+import functools
+import math
+
+import torch
+
+from audiolm.caption.llm import tiny_causal_lm
+from audiolm.caption.projector import AdaptivePool, Projector, WindowPool
+from audiolm.caption.whisper_weights import random_whisper_encoder
+from audiolm.tasks.caption import CaptionTask
+
+CAPTIONS = ["A loud high pitched square tone pulsing quickly.", "Quiet white noise hissing steadily.",
+            "A man speaks slowly in a low voice."]
+
+
+def tiny_task(window: int | None = 4, trim: bool = True, lora_rank: int = 0, train_llm: bool = True,
+              seed: int = 0) -> CaptionTask:
+    """A captioner small enough for unit tests: 1-layer Whisper (width 32), 2-layer Mistral (width 32)."""
+    pooling = WindowPool(window) if window else AdaptivePool(6)
+    encoder = random_whisper_encoder(n_mels=80, n_state=32, n_head=2, n_layer=1, trim=trim, seed=seed)
+    llm = tiny_causal_lm(hidden_size=32, num_layers=2, num_heads=4, num_kv_heads=2, intermediate_size=64,
+                         vocab_size=400, seed=seed)
+    lora = {"rank": lora_rank, "alpha": 16, "dropout": 0.0, "target_modules": ["q_proj", "v_proj"]}
+    return CaptionTask(encoder=encoder, llm=llm, projector=functools.partial(Projector, pooling=pooling),
+                       optimizer=functools.partial(torch.optim.Adam, lr=1e-2),
+                       scheduler={"warmup_steps": 0, "total_steps": 10, "decay": "constant"},
+                       train_llm=train_llm and not lora_rank, lora=lora)
+
+
+def tone(seconds: float, freq: float = 440.0, amp: float = 0.3) -> torch.Tensor:
+    """A sine at 16 kHz: [T]."""
+    t = torch.arange(int(seconds * 16000)) / 16000
+    return amp * torch.sin(2 * math.pi * freq * t)
+
+
+def batch_of(*clips: torch.Tensor, captions: list[str] | None = None) -> dict:
+    """A caption batch as the datamodule collates it: wav [B, T] zero-padded, lengths [B]."""
+    lengths = torch.tensor([len(c) for c in clips])
+    wav = torch.zeros(len(clips), int(lengths.max()))
+    for i, c in enumerate(clips):
+        wav[i, : len(c)] = c
+    captions = captions or CAPTIONS[: len(clips)]
+    return {"wav": wav, "lengths": lengths, "captions": captions, "ids": [f"clip{i}" for i in range(len(clips))]}
