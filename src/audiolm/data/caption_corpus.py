@@ -28,7 +28,6 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 import torch
-import torchaudio.functional as AF
 
 from audiolm.audio import save_audio
 from audiolm.data.caption import SAMPLE_RATE, CaptionClip, CaptionDataModule, manifest_clips
@@ -174,12 +173,10 @@ def _render_synthetic(job: Job, seed: int) -> np.ndarray:
     return _at_level(x * gate, gate, LOUDNESS[a["loudness"]])
 
 
-def _render_speech(exe: str, job: Job, seed: int, tmp: Path) -> np.ndarray:
+def _render_speech(exe: str, job: Job, tmp: Path) -> np.ndarray:
     a = job.attributes
     voice = GENDERS[a["gender"]][int(job.id.split("_")[1]) % 2]
-    mono, sr = speak(exe, job.text, tmp, voice, VOICE_PITCHES[a["pitch"]], SPEEDS[a["speed"]])
-    wav = torch.from_numpy(np.ascontiguousarray(mono))[None]
-    x = AF.resample(wav, sr, SAMPLE_RATE)[0].double().numpy()
+    x = speak(exe, job.text, tmp, voice, VOICE_PITCHES[a["pitch"]], SPEEDS[a["speed"]], SAMPLE_RATE).astype(np.float64)
     return _at_level(x, np.ones_like(x), SPEECH_DB)
 
 
@@ -190,7 +187,7 @@ def _render(exe: str | None, job: Job, out_dir: Path, seed: int) -> float:
         return sf.info(str(final)).duration
     final.parent.mkdir(parents=True, exist_ok=True)
     if job.kind == "speech":
-        x = _render_speech(exe, job, seed, final.with_name(final.stem + ".espeak.wav"))
+        x = _render_speech(exe, job, final.with_name(final.stem + ".espeak.wav"))
     else:
         x = _render_synthetic(job, seed)
     tmp = final.with_name(final.stem + ".partial.wav")

@@ -25,7 +25,6 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 import torch
-import torchaudio.functional as AF
 
 from audiolm.audio import save_audio
 from audiolm.data.espeak import TRIM_DB, TRIM_PAD_S, find_espeak, speak
@@ -176,10 +175,8 @@ def _render(exe: str, job: _Job, out_dir: Path, sample_rate: int) -> int:
         return sf.info(str(final)).frames
     final.parent.mkdir(parents=True, exist_ok=True)
     s = job.speaker
-    mono, sr = speak(exe, job.text, final.with_name(final.stem + ".espeak.wav"), s.voice, s.pitch, s.speed, s.amplitude)
-    wav = torch.from_numpy(np.ascontiguousarray(mono))[None]
-    if sr != sample_rate:
-        wav = AF.resample(wav, sr, sample_rate)
+    wav = torch.from_numpy(speak(exe, job.text, final.with_name(final.stem + ".espeak.wav"), s.voice, s.pitch, s.speed,
+                                 sample_rate, s.amplitude))[None]
     # Write under a temporary name and rename, so a killed run never leaves a truncated final WAV.
     tmp = final.with_name(final.stem + ".partial.wav")
     save_audio(tmp, wav, sample_rate)

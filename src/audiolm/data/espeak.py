@@ -9,6 +9,8 @@ from pathlib import Path
 
 import numpy as np
 import soundfile as sf
+import torch
+import torchaudio.functional as AF
 
 from audiolm.errors import MissingToolError
 
@@ -26,9 +28,10 @@ def find_espeak() -> str:
     return exe
 
 
-def speak(exe: str, text: str, scratch: Path, voice: str, pitch: int, speed: int,
-          amplitude: int | None = None) -> tuple[np.ndarray, int]:
-    """Render ``text`` through a scratch WAV (removed after) -> (mono float32 samples, trimmed; rate).
+def speak(exe: str, text: str, scratch: Path, voice: str, pitch: int, speed: int, sample_rate: int,
+          amplitude: int | None = None) -> np.ndarray:
+    """Render ``text`` through a scratch WAV (removed after) -> mono float32 samples at ``sample_rate``,
+    leading and trailing silence trimmed.
 
     Raises when espeak-ng fails or renders silence (a voice variant that is not installed does)."""
     cmd = [exe, "-v", voice, "-p", str(pitch), "-s", str(speed), "-w", str(scratch), text]
@@ -44,7 +47,8 @@ def speak(exe: str, text: str, scratch: Path, voice: str, pitch: int, speed: int
     mono = data.mean(axis=1)
     if not np.any(mono):
         raise RuntimeError(f"espeak-ng produced silence for {what}; is the voice variant installed?")
-    return trim_silence(mono, sr), sr
+    wav = torch.from_numpy(np.ascontiguousarray(trim_silence(mono, sr)))
+    return AF.resample(wav, sr, sample_rate).numpy()
 
 
 def trim_silence(x: np.ndarray, sr: int) -> np.ndarray:
