@@ -227,3 +227,22 @@ def test_lora_and_full_finetuning_are_exclusive():
     with pytest.raises(ConfigError, match="choose one"):
         CaptionTask(t.encoder, t.llm, lambda **kw: t.projector, t.optimizer, t.scheduler, train_llm=True,
                     lora={"rank": 8})
+
+
+def test_lora_adapters_train_in_fp32_on_a_bf16_llm(tmp_path):
+    from omegaconf import OmegaConf
+
+    from audiolm.backbones.lora import LoraSettings, add_lora
+    from audiolm.cli.export import read_export, save_export
+
+    task = tiny_task(lora_rank=0, train_llm=False)
+    task.llm.model.to(torch.bfloat16)
+    task.lora_settings = LoraSettings(rank=4)
+    add_lora(task.lora_module, task.lora_settings, defaults=("q_proj", "v_proj"))
+    adapters = {n: p for n, p in task.named_parameters() if "lora_" in n}
+    assert adapters and all(p.dtype == torch.float32 and p.requires_grad for p in adapters.values())
+    assert task.llm.model.model.layers[0].self_attn.q_proj.base_layer.weight.dtype == torch.bfloat16
+    assert task.lora_settings.target_modules == ["q_proj", "v_proj"]  # resolved, so an export says where it goes
+    # the captioner has no codec: its adapter (and model) exports carry no codec metadata
+    meta, tensors = read_export(save_export(task, OmegaConf.create({}), tmp_path / "a.safetensors", adapter=True))
+    assert meta["kind"] == "lora_adapter" and "codec" not in meta and set(tensors) and all("lora_" in k for k in tensors)

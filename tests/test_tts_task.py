@@ -38,8 +38,9 @@ def make_task(name: str = "llama", **kwargs) -> TTSTask:
     torch.manual_seed(0)
     codec = MelVQCodec(n_codebooks=Q, codebook_size=K)
     codec.load_fitted_state({"centroids": torch.randn(Q, K, codec.n_mels)})
+    kwargs.setdefault("sampler", Sampler(temperature=0))
     return TTSTask(BACKBONES[name](), codec, FRONTEND, torch.optim.AdamW, {"warmup_steps": 1, "total_steps": 2},
-                   sampler=Sampler(temperature=0), prompt_seconds=0.1, **kwargs).eval()
+                   prompt_seconds=0.1, **kwargs).eval()
 
 
 def item(n_phonemes: int, n_prompt: int, n_frames: int, seed: int) -> dict[str, torch.Tensor]:
@@ -249,3 +250,35 @@ def test_safetensors_export_holds_weights_codec_state_and_metadata(tmp_path, dty
     state = task.state_dict()
     for k, v in state.items():
         torch.testing.assert_close(tensors[k].float(), v.float(), rtol=0, atol=0 if dtype == "fp32" else 1e-2)
+
+
+def test_a_sentence_with_an_equals_sign_is_text_not_an_override():
+    from audiolm.cli.export import split_args
+
+    ckpt, overrides, rest = split_args(["E=mc2 is famous.", "ckpt=m.ckpt", "sampling.top_k=5", "+task.x=1", "--out", "o.wav"])
+    assert str(ckpt) == "m.ckpt" and overrides == ["sampling.top_k=5", "+task.x=1"]
+    assert rest == ["E=mc2 is famous.", "--out", "o.wav"]
+
+
+def test_nar_guidance_follows_the_run_sampler():
+    task = make_task("llama", sampler=Sampler(temperature=0.9, cfg_scale=2.5, cfg_rescale=0.5))
+    assert (task.nar_sampler.temperature, task.nar_sampler.cfg_scale, task.nar_sampler.cfg_rescale) == (0.0, 2.5, 0.5)
+
+
+def test_lora_finetuning_loads_its_base_before_fitting_and_refuses_none(tmp_path):
+    from omegaconf import OmegaConf
+
+    from audiolm.errors import ConfigError
+    from audiolm.runs import _load_finetune_base
+
+    base = make_task("llama")
+    with torch.no_grad():
+        base.ar_head.weight.add_(1.0)
+    path = tmp_path / "base.ckpt"
+    torch.save({"state_dict": base.state_dict(), "codec_state": base.codec.fitted_state()}, path)
+    tuned = make_task("llama", lora={"rank": 4})
+    assert not torch.equal(tuned.ar_head.weight, base.ar_head.weight)
+    _load_finetune_base(OmegaConf.create({"task": {"lora": {"rank": 4, "base": str(path)}}}), tuned)
+    assert torch.equal(tuned.ar_head.weight, base.ar_head.weight) and not tuned.ar_head.weight.requires_grad
+    with pytest.raises(ConfigError, match="task.lora.base="):
+        _load_finetune_base(OmegaConf.create({"task": {"lora": {"rank": 4, "base": None}}}), tuned)

@@ -103,6 +103,8 @@ def train(cfg: DictConfig) -> dict[str, float]:
     if cfg.get("ckpt_path") and codec is not None:
         # The resumed run must tokenise with the codec state its model learned on.
         codec.load_fitted_state(_read_checkpoint(Path(cfg.ckpt_path)).get("codec_state") or {})
+    elif not cfg.get("ckpt_path"):
+        _load_finetune_base(cfg, task)
     trainer: L.Trainer = instantiate(cfg.trainer, callbacks=_instantiate_all(cfg.get("callbacks")),
                                      logger=_instantiate_all(cfg.get("logger")) or False)
     log.info("parameters: %.2fM (trainable %.2fM)", _millions(task), _millions(task, trainable=True))
@@ -110,6 +112,20 @@ def train(cfg: DictConfig) -> dict[str, float]:
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
     log.info("checkpoints: %s", out / "checkpoints")
     return metrics
+
+
+def _load_finetune_base(cfg: DictConfig, task: Any) -> None:
+    """A task whose LoRA block has a ``base`` key finetunes that trained model: load it before fitting
+    (and before tokenising, so the data is encoded with the base's codec state). Resumes skip this."""
+    lora = cfg.task.get("lora") or {}
+    if not lora.get("rank") or "base" not in lora:
+        return
+    if not lora.base:
+        raise ConfigError("task.lora.rank > 0 finetunes a trained model with adapters; set "
+                          "task.lora.base=<its run>/checkpoints/last.ckpt")
+    from audiolm.backbones.lora import load_base
+
+    load_base(task, lora.base)
 
 
 def _millions(module: torch.nn.Module, trainable: bool = False) -> float:

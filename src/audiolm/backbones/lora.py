@@ -1,7 +1,9 @@
-"""LoRA adapters on a backbone through PEFT: add, freeze the rest, export just the adapters, load them back.
+"""LoRA adapters through PEFT, for every task: add, freeze the rest, export just the adapters, load them back.
 
-Adapters are injected into the backbone in place (``peft.inject_adapter_in_model``), so the task
-keeps its ``Backbone`` and every decoding path. A lean decoder that reads projection weights
+Adapters are injected in place (``peft.inject_adapter_in_model``) into the module a task adapts
+(the TTS backbone, the captioner's LLM), so the task keeps its modules and every decoding path.
+They are kept in fp32 whatever the base dtype: a bf16 LLM under bf16-mixed has no fp32 master
+weights, and Adam on bf16 adapters loses most small updates. A lean decoder that reads projection weights
 directly (Llama fuses them once per cache) reads them through ``effective_weight``, which adds
 the adapters' deltas; adapters are never merged, so checkpoints always hold base and adapter apart.
 
@@ -25,8 +27,9 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class LoraSettings:
-    """``task.lora`` config block: adapter rank and scale (``alpha / rank``), dropout, target module names in
-    the backbone (None: the backbone's ``lora_targets``), and ``base``, the checkpoint to finetune."""
+    """``task.lora`` config block: adapter rank and scale (``alpha / rank``), dropout, target module names
+    (None: the adapted module's defaults), and ``base``, the checkpoint to finetune (tasks that train
+    their own base model, such as TTS; ``runs.train`` loads it before fitting)."""
 
     rank: int
     alpha: float = 16.0
@@ -43,41 +46,42 @@ class LoraSettings:
         return asdict(self)
 
 
-def _targets(backbone: nn.Module, settings: LoraSettings) -> list[str]:
-    targets = settings.target_modules or list(backbone.lora_targets)
+def _targets(module: nn.Module, settings: LoraSettings, defaults: tuple[str, ...]) -> list[str]:
+    targets = settings.target_modules or list(defaults)
     if not targets:
-        raise ConfigError(f"no default LoRA targets for {type(backbone).__name__}; set task.lora.target_modules to module "
-                          f"names inside the backbone (e.g. the names of its Linear layers)")
-    names = [n for n, _ in backbone.named_modules()]
+        raise ConfigError(f"no default LoRA targets for {type(module).__name__}; set task.lora.target_modules to module "
+                          f"names inside it (e.g. the names of its Linear layers)")
+    names = [n for n, _ in module.named_modules()]
     missing = [t for t in targets if not any(n == t or n.endswith("." + t) for n in names)]
     if missing:
-        raise ConfigError(f"task.lora.target_modules {missing} name no module of {type(backbone).__name__}")
+        raise ConfigError(f"task.lora.target_modules {missing} name no module of {type(module).__name__}")
     return targets
 
 
-def add_lora(task: nn.Module, settings: LoraSettings) -> None:
-    """Load ``settings.base`` into ``task`` (when given), inject adapters into ``task.backbone``, and
-    leave only the adapters trainable."""
+def add_lora(module: nn.Module, settings: LoraSettings, defaults: tuple[str, ...] = ()) -> None:
+    """Inject adapters into ``module`` (on ``settings.target_modules``, else ``defaults``) and leave only
+    them trainable within it."""
     from peft import LoraConfig, inject_adapter_in_model
 
-    if settings.base:
-        load_base(task, settings.base)
+    settings.target_modules = _targets(module, settings, defaults)  # explicit, so an exported adapter says where it goes
     config = LoraConfig(r=settings.rank, lora_alpha=settings.alpha, lora_dropout=settings.dropout,
-                        target_modules=_targets(task.backbone, settings))
-    inject_adapter_in_model(config, task.backbone)
-    for name, p in task.named_parameters():
+                        target_modules=settings.target_modules)
+    inject_adapter_in_model(config, module)
+    for name, p in module.named_parameters():
         p.requires_grad = "lora_" in name
-    n = sum(p.numel() for p in task.parameters() if p.requires_grad)
+        if p.requires_grad:
+            p.data = p.data.float()
+    n = sum(p.numel() for p in module.parameters() if p.requires_grad)
     log.info("LoRA rank %d on %s: %.3fM trainable parameters", settings.rank, config.target_modules, n / 1e6)
 
 
 def load_base(task: nn.Module, path: str) -> None:
-    """The weights (and codec state) of the checkpoint being finetuned."""
+    """The weights (and codec state) of the checkpoint being finetuned, into ``task`` with its adapters."""
     if not Path(path).is_file():
         raise MissingFileError(f"task.lora.base checkpoint not found: {path}; give the checkpoint of the model to finetune")
     state = torch.load(path, map_location="cpu", weights_only=True)
     own = {k for k in task.state_dict() if "lora_" not in k}
-    weights = {k: v for k, v in state["state_dict"].items() if "lora_" not in k}
+    weights = {_adapted_name(k, own): v for k, v in state["state_dict"].items() if "lora_" not in k}
     if set(weights) != own:
         raise ConfigError(f"task.lora.base {path} does not fit this model (keys differ, e.g. "
                           f"{sorted(set(weights) ^ own)[:3]}); use the model settings it was trained with")
@@ -85,21 +89,28 @@ def load_base(task: nn.Module, path: str) -> None:
     task.on_load_checkpoint(state)
 
 
-def lora_state(backbone: nn.Module) -> dict[str, torch.Tensor]:
-    """The adapter weights alone (PEFT's names, without the adapter name)."""
+def _adapted_name(key: str, names: set[str]) -> str:
+    """A plain model's weight name as it is inside an adapted layer (``q_proj.weight`` -> ``q_proj.base_layer.weight``)."""
+    head, _, leaf = key.rpartition(".")
+    adapted = f"{head}.base_layer.{leaf}"
+    return adapted if key not in names and adapted in names else key
+
+
+def lora_state(module: nn.Module) -> dict[str, torch.Tensor]:
+    """The adapter weights of ``module`` alone (PEFT's names, without the adapter name)."""
     from peft import get_peft_model_state_dict
 
-    return {k: v.detach().cpu() for k, v in get_peft_model_state_dict(backbone).items()}
+    return {k: v.detach().cpu() for k, v in get_peft_model_state_dict(module).items()}
 
 
-def load_lora(backbone: nn.Module, state: dict[str, torch.Tensor]) -> None:
-    """Put exported adapter weights into a backbone that has adapters of the same settings."""
+def load_lora(module: nn.Module, state: dict[str, torch.Tensor]) -> None:
+    """Put exported adapter weights into a module that has adapters of the same settings."""
     from peft import set_peft_model_state_dict
 
-    result = set_peft_model_state_dict(backbone, state)
+    result = set_peft_model_state_dict(module, state)
     unexpected = getattr(result, "unexpected_keys", [])
     if unexpected:
-        raise ConfigError(f"the adapter does not fit this backbone (unexpected keys, e.g. {unexpected[:3]})")
+        raise ConfigError(f"the adapter does not fit this model (unexpected keys, e.g. {unexpected[:3]})")
 
 
 def effective_weight(linear: nn.Module) -> torch.Tensor:

@@ -15,7 +15,7 @@ from transformers import (AutoModelForCausalLM, AutoTokenizer, MistralConfig, Mi
                           PreTrainedTokenizerBase)
 
 from audiolm.caption.tokenizer import CHATML, build_tokenizer
-from audiolm.errors import ConfigError, MissingFileError
+from audiolm.errors import MissingFileError
 
 KEY = "task.llm.source"
 PAD = "<pad>"
@@ -43,23 +43,6 @@ class LanguageModel(nn.Module):
     def embed(self, ids: torch.Tensor) -> torch.Tensor:
         """ids: [...] -> embeddings [..., H]."""
         return self.model.get_input_embeddings()(ids)
-
-    def add_lora(self, rank: int = 8, alpha: int = 16, dropout: float = 0.05,
-                 target_modules: tuple[str, ...] = ("q_proj", "v_proj")) -> None:
-        """LoRA adapters (PEFT) on ``target_modules``, injected in place: only they stay trainable.
-
-        The defaults are SALMONN's and SLAM-LLM's: rank 8 on the attention's query and value.
-        """
-        from peft import LoraConfig, inject_adapter_in_model
-
-        config = LoraConfig(r=rank, lora_alpha=alpha, lora_dropout=dropout, target_modules=list(target_modules))
-        try:
-            inject_adapter_in_model(config, self.model)
-        except ValueError as exc:  # PEFT: no module matched
-            raise ConfigError(f"task.lora.target_modules={list(target_modules)} matches no layer of "
-                              f"{type(self.model).__name__}: {exc}") from None
-        for name, p in self.model.named_parameters():
-            p.requires_grad_("lora_" in name)
 
 
 def ensure_pad_token(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase) -> None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -33,9 +34,11 @@ def save_export(task, cfg: DictConfig, out: Path, dtype: str = "fp32", adapter: 
     """Write ``task`` (or only its LoRA adapter) to ``out``; see the module docstring for the layout."""
     if dtype not in DTYPES:
         raise ConfigError(f"--dtype must be one of {sorted(DTYPES)}, got {dtype!r}")
+    codec = getattr(task, "codec", None)  # the captioner has none
     meta = {"format": FORMAT, "dtype": dtype, "kind": "lora_adapter" if adapter else "model",
-            "config": json.dumps(OmegaConf.to_container(cfg, resolve=True)),
-            "codec": json.dumps(task.codec.config_dict(), default=str)}
+            "config": json.dumps(OmegaConf.to_container(cfg, resolve=True))}
+    if codec is not None:
+        meta["codec"] = json.dumps(codec.config_dict(), default=str)
     if hasattr(task, "text"):
         meta["phoneme_vocab"] = task.text.vocab.to_json()
     if adapter:
@@ -43,11 +46,12 @@ def save_export(task, cfg: DictConfig, out: Path, dtype: str = "fp32", adapter: 
 
         if getattr(task, "lora_settings", None) is None:
             raise ConfigError("--adapter: this checkpoint has no LoRA adapter (its run had task.lora.rank 0)")
-        weights = lora_state(task.backbone)
+        weights = lora_state(task.lora_module)
         meta["lora"] = json.dumps(task.lora_settings.to_dict())
     else:
         weights = {k: v.detach().cpu() for k, v in task.state_dict().items()}
-        weights.update({CODEC_PREFIX + k: v.detach().cpu().float() for k, v in task.codec.fitted_state().items()})
+        if codec is not None:
+            weights.update({CODEC_PREFIX + k: v.detach().cpu().float() for k, v in codec.fitted_state().items()})
     tensors = {k: v.to(DTYPES[dtype]) if v.is_floating_point() and not k.startswith(CODEC_PREFIX) else v
                for k, v in weights.items()}
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -76,8 +80,6 @@ def load_export(path: Path, overrides: list[str] = ()) -> tuple[DictConfig, Any,
         raise AudiolmError(f"{path} holds a LoRA adapter only; load its base model (ckpt=...) and pass the "
                            f"adapter with --adapter {path}")
     cfg = OmegaConf.merge(OmegaConf.create(json.loads(meta["config"])), OmegaConf.from_dotlist(list(overrides)))
-    if cfg.task.get("lora"):
-        cfg.task.lora.base = None  # the export already holds the finetuned weights
     codec, _, task = build(cfg)
     codec_state = {k.removeprefix(CODEC_PREFIX): v for k, v in tensors.items() if k.startswith(CODEC_PREFIX)}
     weights = {k: v.float() if v.is_floating_point() else v for k, v in tensors.items() if not k.startswith(CODEC_PREFIX)}
@@ -96,9 +98,9 @@ def load_adapter(task, path: Path) -> None:
     if meta.get("phoneme_vocab") and hasattr(task, "text") and meta["phoneme_vocab"] != task.text.vocab.to_json():
         raise AudiolmError(f"{path} was trained with another phoneme vocabulary than this base model")
     settings = LoraSettings(**{**json.loads(meta["lora"]), "base": None})
-    add_lora(task, settings)
+    add_lora(task.lora_module, settings)
     task.lora_settings = settings
-    load_lora(task.backbone, {k: v.float() for k, v in tensors.items()})
+    load_lora(task.lora_module, {k: v.float() for k, v in tensors.items()})
     task.eval()
 
 
@@ -115,12 +117,17 @@ def load_model(ckpt: Path, overrides: list[str], adapter: Path | None = None) ->
     return cfg, codec, task.eval()
 
 
+# A config override: a dotted key (Hydra's +/++/~ prefixes allowed), '=', a value without spaces.
+OVERRIDE = re.compile(r"^(\+\+|\+|~)?[A-Za-z_][\w.@/]*=\S*$")
+
+
 def split_args(argv: list[str]) -> tuple[Path, list[str], list[str]]:
-    """``ckpt=PATH``, the other ``key=value`` overrides, and the remaining (flag) arguments."""
+    """``ckpt=PATH``, the other ``key=value`` overrides, and the remaining arguments (flags, and text, which
+    has spaces or no ``key=`` shape; a text that looks like an override can come through standard input)."""
     ckpts = [a.split("=", 1)[1] for a in argv if a.startswith("ckpt=")]
     if len(ckpts) != 1:
         raise AudiolmError("give the model as ckpt=<run dir>/checkpoints/last.ckpt (or an export .safetensors)")
-    overrides = [a for a in argv if "=" in a and not a.startswith(("ckpt=", "-"))]
+    overrides = [a for a in argv if OVERRIDE.match(a) and not a.startswith("ckpt=")]
     rest = [a for a in argv if not a.startswith("ckpt=") and a not in overrides]
     return Path(ckpts[0]), overrides, rest
 

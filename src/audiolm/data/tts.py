@@ -27,6 +27,7 @@ from audiolm.audio import load_audio
 from audiolm.data.manifest import Utterance, read_manifest, write_manifest
 from audiolm.data.similar import similar_utterances
 from audiolm.data.store import TokenStore
+from audiolm.data.tokenize import resolve_device
 from audiolm.errors import ConfigError, DataError
 from audiolm.text.frontend import TextFrontend
 from audiolm.text.transcribe import WhisperTranscriber
@@ -45,11 +46,11 @@ class TTSAnnotate:
         whisper_checkpoint: openai-whisper ``.pt`` file, needed only when rows lack a transcript.
         whisper_language: language code for Whisper; None detects it.
         similar_prompts: mine this many most similar utterances of the same speaker per row (0: off).
-        device: where Whisper runs.
+        device: where Whisper runs; ``auto`` is the GPU when there is one.
     """
 
     def __init__(self, text: TextFrontend, cache_dir: str, whisper_checkpoint: str | None = None,
-                 whisper_language: str | None = None, similar_prompts: int = 0, device: str = "cpu"):
+                 whisper_language: str | None = None, similar_prompts: int = 0, device: str = "auto"):
         if similar_prompts < 0:
             raise ConfigError(f"data.annotate.similar_prompts must be >= 0, got {similar_prompts}")
         self.text, self.cache_dir = text, Path(cache_dir)
@@ -103,7 +104,7 @@ class TTSAnnotate:
             raise ConfigError(f"{manifest}: {len(missing)} of {len(rows)} utterances have no transcript (e.g. "
                               f"{missing[0].path}). Give texts in the manifest or as sidecar .txt files, or set "
                               f"data.annotate.whisper_checkpoint=/path/to/whisper.pt to transcribe them")
-        asr = WhisperTranscriber(self.whisper_checkpoint, self.whisper_language, self.device,
+        asr = WhisperTranscriber(self.whisper_checkpoint, self.whisper_language, resolve_device(self.device),
                                  config_key="data.annotate.whisper_checkpoint")
         log.info("transcribing %d utterance(s) with Whisper", len(missing))
         for r in missing:
@@ -126,7 +127,7 @@ class TTSItems(Dataset):
     def __init__(self, store: TokenStore, indices: list[int], max_frames: int, train: bool, text: TextFrontend,
                  prompt_seconds: float = 3.0, similar_p: float = 0.5):
         if prompt_seconds <= 0:
-            raise ConfigError(f"data.items.prompt_seconds must be > 0, got {prompt_seconds}")
+            raise ConfigError(f"data.items.prompt_seconds (task.prompt_seconds) must be > 0, got {prompt_seconds}")
         self.store, self.train, self.similar_p = store, train, similar_p
         self.prompt_frames = max(int(round(prompt_seconds * store.frame_rate)), 1)
         entries = store.entries

@@ -19,6 +19,7 @@ import lightning as L
 import torch
 import torch.nn.functional as F
 
+from audiolm.backbones.lora import LoraSettings, add_lora
 from audiolm.caption.encoder import WhisperEncoder
 from audiolm.caption.generate import cached_generate, generation_config
 from audiolm.caption.layout import DEFAULT_PROMPT, DEFAULT_SYSTEM, IGNORE, PromptLayout
@@ -45,19 +46,24 @@ class CaptionTask(L.LightningModule):
         max_caption_tokens: int = 128,
     ):
         super().__init__()
-        use_lora = bool(lora) and lora.get("rank", 0) > 0  # rank 0: no adapters
-        if train_llm and use_lora:
+        self.lora_settings = LoraSettings(**lora) if lora and lora.get("rank") else None  # rank 0: no adapters
+        if train_llm and self.lora_settings is not None:
             raise ConfigError("task.train_llm=true trains the whole LLM, task.lora adds adapters to a frozen one: "
                               "choose one (task.lora.rank=0 or task.train_llm=false)")
         self.encoder, self.llm = encoder, llm
         self.projector = projector(in_dim=encoder.dim, out_dim=llm.hidden_size)
         self.llm.requires_grad_(train_llm)
-        if use_lora:
-            self.llm.add_lora(**lora)
-        self.llm_trains = train_llm or use_lora
+        if self.lora_settings is not None:
+            add_lora(self.llm.model, self.lora_settings, defaults=("q_proj", "v_proj"))  # SALMONN's, SLAM-LLM's
+        self.llm_trains = train_llm or self.lora_settings is not None
         self.layout = PromptLayout(llm.tokenizer, prompt, system_prompt)
         self.optimizer, self.scheduler, self.weight_decay = optimizer, dict(scheduler), weight_decay
         self.max_caption_tokens = max_caption_tokens
+
+    @property
+    def lora_module(self) -> torch.nn.Module:
+        """Where LoRA adapters go (``backbones.lora``)."""
+        return self.llm.model
 
     def train(self, mode: bool = True) -> CaptionTask:
         super().train(mode)

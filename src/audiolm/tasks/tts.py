@@ -25,6 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from audiolm.backbones.base import Backbone
+from audiolm.backbones.lora import LoraSettings, add_lora
 from audiolm.codecs.base import AudioCodec
 from audiolm.errors import ConfigError, DataError
 from audiolm.generation.sampling import Sampler
@@ -40,16 +41,18 @@ class TTSTask(L.LightningModule):
         backbone, codec, sampler: the run's shared parts (``sampler`` drives the AR pass).
         text: the text front-end (phonemizer language and phoneme vocabulary).
         optimizer, scheduler, weight_decay: see ``tasks.optim``.
-        nar_sampler: sampling of the NAR levels (greedy by default, as the seed found best).
+        nar_temperature: sampling temperature of the NAR levels (0: greedy, as the seed found best); their
+            guidance follows ``sampler``'s, so an eval-time ``sampling.cfg_scale`` reaches both passes.
         rvq_levels_p: how often each level is trained (``tts_layout.level_probabilities``).
         cfg_cond_dropout_p, cfg_prom_dropout_p: chance that an item's text / prompt is dropped.
         prompt_seconds: prompt length in training, and of the null prompt when synthesising without one.
-        lora: LoRA settings (``backbones.lora.LoraSettings`` keys); None or rank 0 trains every weight.
+        lora: LoRA settings (``backbones.lora.LoraSettings`` keys); None or rank 0 trains every weight. The
+            base model is loaded by ``runs.train`` from ``lora.base``.
     """
 
     def __init__(self, backbone: Backbone, codec: AudioCodec, text: TextFrontend,
                  optimizer: Callable[..., torch.optim.Optimizer], scheduler: dict, weight_decay: float = 0.1,
-                 sampler: Sampler | None = None, nar_sampler: Sampler | None = None,
+                 sampler: Sampler | None = None, nar_temperature: float = 0.0,
                  rvq_levels_p: str | list[float] = "equal", cfg_cond_dropout_p: float = 0.1,
                  cfg_prom_dropout_p: float = 0.1, prompt_seconds: float = 3.0, lora: dict | None = None):
         super().__init__()
@@ -60,8 +63,11 @@ class TTSTask(L.LightningModule):
         object.__setattr__(self, "codec", codec)  # a tool, not a trained part: kept out of checkpoints
         self.optimizer, self.scheduler, self.weight_decay = optimizer, dict(scheduler), weight_decay
         self.sampler = sampler or Sampler()
-        self.nar_sampler = nar_sampler or Sampler(temperature=0.0)
+        self.nar_sampler = Sampler(temperature=nar_temperature, cfg_scale=self.sampler.cfg_scale,
+                                   cfg_rescale=self.sampler.cfg_rescale)
         self.cfg_cond_dropout_p, self.cfg_prom_dropout_p = cfg_cond_dropout_p, cfg_prom_dropout_p
+        if prompt_seconds <= 0:
+            raise ConfigError(f"task.prompt_seconds must be > 0, got {prompt_seconds}")
         self.prompt_frames = max(int(round(prompt_seconds * codec.frame_rate)), 1)
         q, k, h = codec.n_codebooks, codec.codebook_size, backbone.hidden_size
         self.layout = TokenLayout(len(text.vocab), q, k)
@@ -73,12 +79,15 @@ class TTSTask(L.LightningModule):
             nn.init.normal_(w, std=0.02)
         with torch.no_grad():
             self.embedding.weight[0].zero_()
-        self.lora_settings = None
-        if lora and lora.get("rank"):
-            from audiolm.backbones.lora import LoraSettings, add_lora
+        self.lora_settings = LoraSettings(**lora) if lora and lora.get("rank") else None
+        if self.lora_settings is not None:  # finetuning: the adapters alone train
+            self.requires_grad_(False)
+            add_lora(self.backbone, self.lora_settings, backbone.lora_targets)
 
-            self.lora_settings = LoraSettings(**lora)
-            add_lora(self, self.lora_settings)
+    @property
+    def lora_module(self) -> nn.Module:
+        """Where LoRA adapters go (``backbones.lora``)."""
+        return self.backbone
 
     # -- model ---------------------------------------------------------------------------------
     @property
