@@ -66,15 +66,21 @@ class HFAttentionBackbone(HFBackbone):
     bidirectional = True
 
     def forward_bidirectional(self, inputs_embeds: torch.Tensor, padding_mask: torch.Tensor | None = None) -> torch.Tensor:
-        """inputs_embeds: [B, L, H], padding_mask: [B, L] (True on real positions) -> hidden [B, L, H].
-
-        transformers uses a 4-D mask [B, 1, L, L] as given instead of building its causal one, and
-        SDPA then runs without ``is_causal``: each query sees every real key.
-        """
+        """inputs_embeds: [B, L, H], padding_mask: [B, L] (True on real positions) -> hidden [B, L, H]:
+        each query sees every real key."""
         b, n, _ = inputs_embeds.shape
         keys = (torch.ones(b, n, dtype=torch.bool, device=inputs_embeds.device) if padding_mask is None
                 else padding_mask.to(device=inputs_embeds.device, dtype=torch.bool))
-        mask = keys[:, None, None, :].expand(b, 1, n, n)
+        return self.forward_masked(inputs_embeds, keys[:, None, :].expand(b, n, n))
+
+    def forward_masked(self, inputs_embeds: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """inputs_embeds: [B, L, H], attention_mask: [B, L, L] bool (True where query i may attend key j)
+        -> hidden [B, L, H]. Every query must see at least one key.
+
+        transformers uses a 4-D mask [B, 1, L, L] as given instead of building its causal one, and
+        SDPA then runs without ``is_causal``.
+        """
+        mask = attention_mask.to(device=inputs_embeds.device, dtype=torch.bool)[:, None]
         return self.model(inputs_embeds=inputs_embeds, attention_mask=mask, use_cache=False).last_hidden_state
 
 

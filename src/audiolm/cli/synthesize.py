@@ -4,8 +4,9 @@
     python -m audiolm.cli.synthesize "$(cat story.txt)" --ref me.wav --out story.wav ckpt=model.fp16.safetensors \\
         --adapter voice.safetensors --rolling-context sampling.temperature=0.9 sampling.cfg_scale=2
 
-``ckpt`` is a training checkpoint (its config.yaml beside it) or an export (``audiolm.cli.export``);
-other ``key=value`` arguments override its config (``sampling.*``; the language is ``--language``). Long text is
+``ckpt`` is a training checkpoint (its config.yaml beside it) or an export (``audiolm.cli.export``) of
+``task=tts`` or ``task=tts_parallel``; other ``key=value`` arguments override its config (``sampling.*``,
+e.g. ``task.mode.steps=32`` for parallel NAR demasking; the language is ``--language``). Long text is
 split into sentences, each spoken in turn and joined. Without ``--ref`` the voice is the model's
 own choice.
 """

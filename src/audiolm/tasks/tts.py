@@ -36,7 +36,23 @@ from audiolm.text.frontend import TextFrontend
 IGNORE = -100
 
 
-class TTSTask(L.LightningModule):
+class SpeechCheckpoint:
+    """Checkpoint hooks of the TTS tasks: the codec state and the phoneme vocabulary travel with the weights."""
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        checkpoint["codec_state"] = {k: v.cpu() for k, v in self.codec.fitted_state().items()}
+        checkpoint["phoneme_vocab"] = self.text.vocab.to_json()
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        if checkpoint.get("codec_state"):
+            self.codec.load_fitted_state(checkpoint["codec_state"])
+        saved = checkpoint.get("phoneme_vocab")
+        if saved is not None and saved != self.text.vocab.to_json():
+            raise DataError("the checkpoint was trained with another phoneme vocabulary than text.symbols gives now; "
+                            "its phoneme ids would mean other sounds. Keep the run's text settings.")
+
+
+class TTSTask(SpeechCheckpoint, L.LightningModule):
     """Args:
         backbone, codec, sampler: the run's shared parts (``sampler`` drives the AR pass).
         text: the text front-end (phonemizer language and phoneme vocabulary).
@@ -248,18 +264,6 @@ class TTSTask(L.LightningModule):
         return build_optimizer(self, self.optimizer, self.weight_decay, self.scheduler)
 
     # -- checkpoints: codec state and phoneme vocabulary travel with the weights ---------------
-    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        checkpoint["codec_state"] = {k: v.cpu() for k, v in self.codec.fitted_state().items()}
-        checkpoint["phoneme_vocab"] = self.text.vocab.to_json()
-
-    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        if checkpoint.get("codec_state"):
-            self.codec.load_fitted_state(checkpoint["codec_state"])
-        saved = checkpoint.get("phoneme_vocab")
-        if saved is not None and saved != self.text.vocab.to_json():
-            raise DataError("the checkpoint was trained with another phoneme vocabulary than text.symbols gives now; "
-                            "its phoneme ids would mean other sounds. Keep the run's text settings.")
-
     # -- inference -----------------------------------------------------------------------------
     def generate(self, phonemes: list[int], prompt: torch.Tensor | None, max_frames: int, n_samples: int = 1,
                  use_cache: bool = True, generator: torch.Generator | None = None) -> list[torch.Tensor]:

@@ -4,9 +4,10 @@
                       --NAR pass l = 1..Q-1, one forward each--> codes [Q, F] --codec--> wav
 
 Classifier-free guidance runs unconditional rows (text and prompt replaced by null ids of the same
-length) beside the conditional ones, in the same batch. ``synthesize`` turns text into a waveform:
-it splits long text into sentences, speaks each, and joins them; with ``rolling_context`` the end
-of each spoken sentence becomes the prompt of the next.
+length) beside the conditional ones, in the same batch. ``synthesize`` turns text into a waveform
+with any TTS task's ``generate`` (this one's, or ``task=tts_parallel``'s): it splits long text
+into sentences, speaks each, and joins them; with ``rolling_context`` the end of each spoken
+sentence becomes the prompt of the next.
 """
 
 from __future__ import annotations
@@ -34,17 +35,18 @@ def _prefix_rows(task, level: int, phonemes: torch.Tensor, prompt: torch.Tensor 
     return torch.stack(rows).to(task.device)
 
 
-def _max_frames(task, prefix_length: int, max_frames: int) -> int:
-    """The max-duration guard, lowered to what the backbone's positions allow (twice the target with echo)."""
-    limit = task.backbone.max_length
+def frame_budget(backbone, prefix_length: int, max_frames: int, positions_per_frame: int = 1) -> int:
+    """The max-duration guard, lowered to what the backbone's positions allow after ``prefix_length`` ones
+    (a frame takes ``positions_per_frame``: two with echo). Shared by the TTS tasks."""
+    limit = backbone.max_length
     if limit is None:
         return max_frames
-    room = (limit - prefix_length - 1) // (2 if task.echo else 1)
+    room = (limit - prefix_length) // positions_per_frame
     if room < 1:
-        raise ConfigError(f"text and prompt take {prefix_length} positions, {type(task.backbone).__name__} accepts "
+        raise ConfigError(f"text and prompt take {prefix_length} positions, {type(backbone).__name__} accepts "
                           f"{limit}; shorten the text (it is split at sentences) or the prompt")
     if room < max_frames:
-        log.warning("max duration lowered to %d frames: %s accepts %d positions", room, type(task.backbone).__name__, limit)
+        log.warning("max duration lowered to %d frames: %s accepts %d positions", room, type(backbone).__name__, limit)
     return min(max_frames, room)
 
 
@@ -54,7 +56,7 @@ def generate_level0(task, phonemes: torch.Tensor, prompt: torch.Tensor | None, m
     """AR pass: ``n`` level-0 sequences [F_i] (at least one frame, at most ``max_frames``)."""
     sampler, layout = task.sampler, task.layout
     ids = _prefix_rows(task, 0, phonemes, prompt, n, sampler.guided)
-    max_frames = _max_frames(task, ids.shape[1], max_frames)
+    max_frames = frame_budget(task.backbone, ids.shape[1] + 1, max_frames, 2 if task.echo else 1)
     ranges = torch.tensor([0, layout.k + 1]).repeat(max_frames, 1, 1)  # [S, 1, 2]: codes and EOS
     ranges[0, 0, 1] = layout.k  # not EOS first: every rendition has at least one frame
     out = decode(lambda steps: task.embed(layout.ar_inputs(steps[..., 0])), task.backbone,
@@ -114,7 +116,7 @@ def synthesize(task, text: str, prompt: torch.Tensor | None, max_seconds: float 
     max_frames = max(int(max_seconds * codec.frame_rate), 1)
     for k, (sentence, phonemes) in enumerate(zip(sentences, ids)):
         log.info("sentence %d/%d: %s", k + 1, len(sentences), sentence)
-        codes = generate_codes(task, phonemes, prompt, max_frames, generator=generator)[0]
+        codes = task.generate(phonemes, prompt, max_frames, generator=generator)[0]
         wav = codec.decode(codes[None].to(codec.device))[0].cpu()
         pieces += [gap, wav] if pieces else [wav]
         if rolling_context:
