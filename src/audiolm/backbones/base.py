@@ -9,8 +9,9 @@ Decoding goes through a cache (recurrent state for SSMs, keys/values for attenti
 return it. The prefix is never recomputed.
 
 ``forward`` is causal: position ``i`` sees positions ``<= i``. Backbones that can also let every
-position see every other (attention) set ``bidirectional`` and implement ``forward_bidirectional``;
-a non-autoregressive pass (TTS NAR levels) uses it. Recurrent backbones scan one way only.
+position see every other (attention) set ``bidirectional`` and implement ``forward_bidirectional``
+(every real position) and ``forward_masked`` (any [B, L, L] attention pattern); non-autoregressive
+passes (the TTS NAR levels, parallel TTS demasking) use them. Recurrent backbones scan one way only.
 """
 
 from __future__ import annotations
