@@ -52,6 +52,7 @@ def test_eval_writes_captions_beside_references_and_metrics(caption_run, tmp_pat
     assert any("METEOR and SPICE skipped" in n for n in captions["notes"])
     report = json.loads((tmp_path / "metrics.json").read_text())
     assert {"val/nll", "val/stop_acc", "caption/bleu_4", "caption/cider_d"} <= report["metrics"].keys()
+    assert report["sampling"] is None  # captions decode with eval.* keys, not the shared sampler's
     table = (tmp_path / "captions.md").read_text()
     assert "| cider_d |" in table and f"| {row['id']} |" in table
     assert "caption/cider_d" in proc.stdout

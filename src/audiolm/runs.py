@@ -181,9 +181,10 @@ def evaluate(ckpt: Path, overrides: list[str]) -> dict[str, Any]:
     if isinstance(samples, dict):  # a task that scores its samples (captions against references) says so
         metrics = {**metrics, **samples["metrics"]}
         samples, notes = samples["samples"], samples["notes"]
-    report = {"checkpoint": str(ckpt), "metrics": {k: float(v) for k, v in metrics.items()},
-              "sampling": OmegaConf.to_container(cfg.sampling), "samples_dir": str(out), "samples": samples,
-              "notes": notes}
+    # The shared sampler's settings, where the task samples with it (the captioner decodes with eval.* keys).
+    sampling = OmegaConf.to_container(cfg.sampling) if getattr(task, "sampler", None) is not None else None
+    report = {"checkpoint": str(ckpt), "metrics": {k: float(v) for k, v in metrics.items()}, "sampling": sampling,
+              "samples_dir": str(out), "samples": samples, "notes": notes}
     out.mkdir(parents=True, exist_ok=True)
     (out / "metrics.json").write_text(json.dumps(report, indent=2))
     _print_report(report)
