@@ -18,7 +18,9 @@ import torch.nn.functional as F
 from transformers import MambaConfig, MambaModel
 from transformers.models.mamba import modeling_mamba
 
-from audiolm.backbones.hf import HFBackbone, SSMDecodeCache, causal_conv_step, rms_norm, route_kernels_by_device
+from audiolm.backbones.hf import HFBackbone, route_kernels_by_device
+from audiolm.backbones.lean import (SSMStepCache, add_projection, bias, conv_step, conv_weights, dense, norm_eps,
+                                    project, rms_norm, rms_normalize)
 from audiolm.backbones.scan import selective_scan
 
 # transformers binds these hooks to the CUDA kernels whenever mamba-ssm / causal-conv1d import,
@@ -67,11 +69,13 @@ class MambaBackbone(HFBackbone):
         )
         super().__init__(MambaModel(config))
 
-    def new_cache(self, batch_size: int, max_length: int) -> SSMDecodeCache:
-        """Conv and SSM states are allocated by the first forward; the arguments are not needed."""
-        return SSMDecodeCache(self.model.config)
+    def new_cache(self, batch_size: int, max_length: int) -> SSMStepCache:
+        """Conv and SSM states are allocated by the first forward (the arguments are not needed); the
+        cache also holds each layer's weights ready for ``_step`` (see ``lean``)."""
+        return SSMStepCache(self.model.config, [_step_weights(block) for block in self.model.layers],
+                            self.model.norm_f)
 
-    def forward(self, inputs_embeds: torch.Tensor, cache: SSMDecodeCache | None = None):
+    def forward(self, inputs_embeds: torch.Tensor, cache: SSMStepCache | None = None):
         """inputs_embeds: [B, L, H] -> (hidden [B, L, H], cache).
 
         An empty cache is filled by transformers' forward (the prefill, through the chunked scan).
@@ -81,22 +85,34 @@ class MambaBackbone(HFBackbone):
         """
         if cache is None or not cache.has_previous_state():
             return super().forward(inputs_embeds, cache)
+        if inputs_embeds.shape[1] == 1:
+            return self._step(inputs_embeds[:, 0], cache)[:, None], cache
         hidden = [self._step(x[:, 0], cache) for x in inputs_embeds.split(1, dim=1)]
         return torch.stack(hidden, dim=1), cache
 
-    def _step(self, x: torch.Tensor, cache: SSMDecodeCache) -> torch.Tensor:
+    def _step(self, x: torch.Tensor, cache: SSMStepCache) -> torch.Tensor:
         """One position, x: [B, H] -> [B, H]; updates each layer's conv state [B, D, K] and SSM
         state [B, D, N] in place, as transformers' own single-step kernels do."""
-        neg_a = cache.decay_rates(self.model.layers)
-        for i, block in enumerate(self.model.layers):
-            mixer = block.mixer
+        for i, weights in enumerate(cache.step_weights):
+            w_in, eps, b_in, conv_params, w_x, split, w_dt, b_dt, neg_a, d, w_out, b_out = weights
             conv, ssm = cache.get_conv_state(i), cache.get_recurrent_state(i)
-            xs, gate = mixer.in_proj(rms_norm(x, block.norm)).chunk(2, dim=-1)  # [B, D] each
-            xs = mixer.act(causal_conv_step(conv, xs, mixer.conv1d))
-            dt, b, c = mixer.x_proj(xs).split([mixer.time_step_rank, mixer.ssm_state_size, mixer.ssm_state_size], -1)
-            dt = F.softplus(mixer.dt_proj(dt))  # [B, D]
-            decay = torch.exp(dt[:, :, None] * neg_a[i])  # neg_a: [D, N]
-            ssm.mul_(decay).addcmul_((dt * xs)[:, :, None], b[:, None, :])
-            y = (ssm @ c[:, :, None])[..., 0] + mixer.D * xs
-            x = x + mixer.out_proj(y * mixer.act(gate))
-        return rms_norm(x, self.model.norm_f)
+            xs, gate = project(rms_normalize(x, eps), w_in, b_in).chunk(2, dim=-1)  # [B, D] each
+            xs = F.silu(conv_step(conv, xs, *conv_params))
+            dt, b, c = torch.mm(xs, w_x).split(split, dim=-1)
+            dt = F.softplus(torch.addmm(b_dt, dt, w_dt))  # [B, D]
+            ssm.mul_((dt[:, :, None] * neg_a).exp_()).addcmul_((dt * xs)[:, :, None], b[:, None, :])
+            y = torch.addcmul(torch.bmm(ssm, c[:, :, None])[..., 0], d, xs)
+            x = add_projection(x, y.mul_(F.silu(gate)), w_out, b_out)
+        return rms_norm(x, *cache.final_norm)
+
+
+def _step_weights(block) -> tuple:
+    """One Mamba block's weights for ``MambaBackbone._step``: projections as [in, out] (the block's
+    RMSNorm folded into in_proj), the conv, the decay rates -exp(A_log) [D, N]. The
+    activation is silu, as MambaBackbone configures it."""
+    mixer = block.mixer
+    split = [mixer.time_step_rank, mixer.ssm_state_size, mixer.ssm_state_size]
+    return (dense(mixer.in_proj, block.norm), norm_eps(block.norm), bias(mixer.in_proj),
+            conv_weights(mixer.conv1d), dense(mixer.x_proj), split,
+            dense(mixer.dt_proj), bias(mixer.dt_proj), -torch.exp(mixer.A_log.detach().float()), mixer.D.detach(),
+            dense(mixer.out_proj), bias(mixer.out_proj))

@@ -14,7 +14,9 @@ import torch.nn.functional as F
 from transformers import Mamba2Config, Mamba2Model
 from transformers.models.mamba2 import modeling_mamba2
 
-from audiolm.backbones.hf import HFBackbone, SSMDecodeCache, causal_conv_step, rms_norm, route_kernels_by_device
+from audiolm.backbones.hf import HFBackbone, route_kernels_by_device
+from audiolm.backbones.lean import (SSMStepCache, add_projection, bias, conv_step, conv_weights, dense, norm_eps,
+                                    project, rms_norm, rms_normalize)
 
 # As for Mamba-1: CPU tensors must not reach the CUDA kernels transformers binds when mamba-ssm imports.
 route_kernels_by_device(
@@ -84,35 +86,51 @@ class Mamba2Backbone(HFBackbone):
         )
         super().__init__(Mamba2Model(config))
 
-    def new_cache(self, batch_size: int, max_length: int) -> SSMDecodeCache:
-        """Conv and SSM states are allocated by the first forward; the arguments are not needed."""
-        return SSMDecodeCache(self.model.config)
+    def new_cache(self, batch_size: int, max_length: int) -> SSMStepCache:
+        """Conv and SSM states are allocated by the first forward (the arguments are not needed); the
+        cache also holds each layer's weights ready for ``_step`` (see ``lean``)."""
+        return SSMStepCache(self.model.config, [_step_weights(block) for block in self.model.layers],
+                            self.model.norm_f)
 
-    def forward(self, inputs_embeds: torch.Tensor, cache: SSMDecodeCache | None = None):
+    def forward(self, inputs_embeds: torch.Tensor, cache: SSMStepCache | None = None):
         """inputs_embeds: [B, L, H] -> (hidden [B, L, H], cache). One position on a filled cache goes
         through ``_step``: at batch 1 transformers' mixer call overhead is most of a decoding step."""
         if cache is None or inputs_embeds.shape[1] != 1 or not cache.has_previous_state():
             return super().forward(inputs_embeds, cache)
         return self._step(inputs_embeds[:, 0], cache)[:, None], cache
 
-    def _step(self, x: torch.Tensor, cache: SSMDecodeCache) -> torch.Tensor:
+    def _step(self, x: torch.Tensor, cache: SSMStepCache) -> torch.Tensor:
         """x: [B, H] -> [B, H]; updates each layer's conv state [B, C, K] and SSM state
         [B, heads, head_dim, N] in place, as transformers' single-step path does."""
-        neg_a = cache.decay_rates(self.model.layers)  # [heads] per layer
-        for i, block in enumerate(self.model.layers):
-            m = block.mixer
+        m = self.model.layers[0].mixer
+        b, g, n = x.shape[0], m.n_groups, m.ssm_state_size
+        per_group = m.num_heads // g  # each group's B and C serve this many consecutive heads
+        for i, weights in enumerate(cache.step_weights):
+            w_in, eps, b_in, split, conv_params, dt_bias, neg_a, d, eps_gated, w_out, b_out = weights
             conv, ssm = cache.get_conv_state(i), cache.get_recurrent_state(i)
-            gate, xbc, dt = m.in_proj(rms_norm(x, block.norm)).split([m.intermediate_size, m.conv_dim, m.num_heads], -1)
-            xbc = causal_conv_step(conv, xbc, m.conv1d)
-            group = m.n_groups * m.ssm_state_size
-            xs, b, c = m.act(xbc).split([m.intermediate_size, group, group], -1)
-            # each group's B and C serve num_heads / n_groups consecutive heads
-            per_group = m.num_heads // m.n_groups
-            b = b.view(-1, m.n_groups, 1, m.ssm_state_size).repeat_interleave(per_group, dim=1)  # [B, heads, 1, N]
-            c = c.view(-1, m.n_groups, m.ssm_state_size, 1).repeat_interleave(per_group, dim=1)  # [B, heads, N, 1]
-            dt = F.softplus(dt + m.dt_bias)  # [B, heads]
-            xs = xs.view(-1, m.num_heads, m.head_dim)
-            ssm.mul_(torch.exp(dt * neg_a[i])[:, :, None, None]).add_((dt[:, :, None] * xs)[..., None] * b)
-            y = (ssm @ c)[..., 0] + m.D[:, None] * xs  # [B, heads, head_dim]
-            x = x + m.out_proj(m.norm(y.reshape(x.shape[0], -1), gate))
-        return rms_norm(x, self.model.norm_f)
+            gate, xbc, dt = project(rms_normalize(x, eps), w_in, b_in).split(split, dim=-1)
+            xs, bs, cs = F.silu(conv_step(conv, xbc, *conv_params)).split([m.intermediate_size, g * n, g * n], -1)
+            dt = F.softplus(dt + dt_bias)  # [B, heads]
+            xs = xs.view(b, g, per_group, m.head_dim)
+            state = ssm.view(b, g, per_group, m.head_dim, n)
+            state.mul_((dt * neg_a).exp_().view(b, g, per_group, 1, 1))
+            state.addcmul_((dt.view(b, g, per_group, 1) * xs)[..., None], bs.view(b, g, 1, 1, n))
+            y = torch.matmul(state, cs.view(b, g, 1, n, 1))[..., 0]  # [B, groups, heads per group, head_dim]
+            y = torch.addcmul(y, d, xs).view(b, -1).mul_(F.silu(gate))
+            # the gated RMSNorm normalises each group of channels; its weight is folded into out_proj
+            y = y.view(b, g, -1)
+            x = add_projection(x, rms_normalize(y, eps_gated).view(b, -1), w_out, b_out)
+        return rms_norm(x, *cache.final_norm)
+
+
+def _step_weights(block) -> tuple:
+    """One Mamba-2 block's weights for ``Mamba2Backbone._step``: in_proj as [in, out] with the
+    block's RMSNorm folded in, the conv, dt_bias, -exp(A_log) and D per head, and
+    out_proj with the gated norm's weight folded in. The activation is silu, as configured."""
+    m = block.mixer
+    split = [m.intermediate_size, m.conv_dim, m.num_heads]
+    per_group = m.num_heads // m.n_groups
+    return (dense(m.in_proj, block.norm), norm_eps(block.norm), bias(m.in_proj), split,
+            conv_weights(m.conv1d), m.dt_bias.detach(), -torch.exp(m.A_log.detach().float()),
+            m.D.detach().view(m.n_groups, per_group, 1), norm_eps(m.norm), dense(m.out_proj, m.norm),
+            bias(m.out_proj))

@@ -5,9 +5,13 @@ a ``Backbone`` and ``head(hidden [R, L, H]) -> logits [R, L, M, V]``. The task e
 prefix (start id, prompt, text: whatever conditions the sequence) and the loop continues it.
 
 With ``use_cache`` the prefix runs once and every new step feeds one position through the
-backbone's cache (recurrent state or KV), so a step costs the same at position 100 and at 1,500.
-``use_cache=False`` recomputes the whole sequence each step; it exists as the reference that
-benchmarks and tests compare against.
+backbone's cache (recurrent state or KV), so nothing is recomputed: an SSM step costs the same at
+position 100 and at 1,500; an attention step still reads every key and value held, so its time
+grows with the position. ``use_cache=False`` recomputes the whole sequence each step; it exists as
+the reference that benchmarks and tests compare against.
+
+At batch 1 a step is mostly fixed costs per tensor operation, so the loop keeps its own share
+small: the legal-id masks are built once, and sampling is checked once, after the loop.
 
 Classifier-free guidance: with ``guided`` the prefix holds 2B rows, B conditional
 then B unconditional ones of the same length; each step combines their logits into one
@@ -23,7 +27,7 @@ import torch
 from tqdm.auto import tqdm
 
 from audiolm.backbones.base import Backbone
-from audiolm.generation.sampling import Sampler, restrict_to_range
+from audiolm.generation.sampling import NEG_INF, Sampler, check_draws, illegal_id_masks
 
 
 @dataclass
@@ -72,30 +76,37 @@ def decode(
     stopped = torch.zeros(b, dtype=torch.bool, device=device)
     lengths = torch.full((b,), n_steps, dtype=torch.long, device=device)
     penalise = sampler.repetition_penalty != 1.0
+    # Steps with a forced id somewhere; the others skip the merge (a prompt forces only a few steps).
+    forcing = [] if forced is None else (forced >= 0).any(-1).any(0).tolist()
     cache = backbone.new_cache(rows, prefix.shape[1] + n_steps) if use_cache else None
     hidden, cache = backbone(prefix, cache)
-    vocab, n_done = None, 0
+    illegal, drawn, n_done = None, None, 0
     for step in tqdm(range(n_steps), desc="generate", disable=not progress, leave=False):
         logits = head(hidden[:, -1:])[:, 0]  # [R, M, V]
-        if vocab is None:
-            vocab = torch.arange(logits.shape[-1], device=device)
+        if illegal is None:  # the vocabulary size is known from the first logits
+            illegal = illegal_id_masks(id_ranges, logits.shape[-1])
         if guided:
             logits = sampler.guide(logits[:b], logits[b:])
-        lo, hi = id_ranges[step, :, 0], id_ranges[step, :, 1]
         history = seq[:, :step].transpose(1, 2) if penalise else None  # [B, M, step]
-        tokens = sampler(restrict_to_range(logits, lo, hi, vocab), generator=generator, history=history)
-        if forced is not None and step < forced.shape[1]:
+        tokens, margins = sampler.draw(logits.masked_fill(illegal[step], NEG_INF), generator, history)
+        if margins is not None:  # checked once, after the loop (see ``sampling.draw``)
+            if drawn is None:
+                drawn = margins.new_empty((n_steps, *margins.shape))
+            drawn[step] = margins
+        if step < len(forcing) and forcing[step]:
             tokens = torch.where(forced[:, step] >= 0, forced[:, step], tokens)
         if stop_id is not None:
-            tokens[:, 0] = torch.where(stopped, stop_id, tokens[:, 0])
+            tokens[:, 0].masked_fill_(stopped, stop_id)
             new_stop = (tokens[:, 0] == stop_id) & ~stopped
-            lengths = torch.where(new_stop, step, lengths)
+            lengths.masked_fill_(new_stop, step)
             stopped |= new_stop
         seq[:, step] = tokens
         n_done = step + 1
         if n_done == n_steps or (stop_id is not None and bool(stopped.all())):
             break
         fed = seq[:, step : step + 1] if use_cache else seq[:, :n_done]
-        fed = embed(fed.repeat(rows // b, 1, 1))
+        fed = embed(fed.repeat(2, 1, 1) if guided else fed)
         hidden, cache = backbone(fed, cache) if use_cache else backbone(torch.cat([prefix, fed], dim=1))
+    if drawn is not None:
+        check_draws(drawn[:n_done])
     return Decoded(steps=seq[:, :n_done], lengths=lengths, stopped=stopped)

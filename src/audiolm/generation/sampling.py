@@ -10,21 +10,31 @@ top-k, top-p, min-p, then draws.
 from __future__ import annotations
 
 import torch
-from audiolm.errors import ConfigError
+from audiolm.errors import AudiolmError, ConfigError
 
 NEG_INF = float("-inf")
 
 
-def restrict_to_range(logits: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor,
-                      ids: torch.Tensor | None = None) -> torch.Tensor:
+def restrict_to_range(logits: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor) -> torch.Tensor:
     """Keep ids in ``[lo, hi)``. logits: [..., V]; lo, hi: [...] broadcastable to logits[..., 0].
-
-    ``ids`` is ``arange(V)``; a decoding loop passes it in so it is not rebuilt every step.
-    """
-    if ids is None:
-        ids = torch.arange(logits.shape[-1], device=logits.device)
+    (A decoding loop masks with ``illegal_id_masks`` instead, built once for all its steps.)"""
+    ids = torch.arange(logits.shape[-1], device=logits.device)
     legal = (ids >= lo.unsqueeze(-1)) & (ids < hi.unsqueeze(-1))
     return logits.masked_fill(~legal, NEG_INF)
+
+
+def illegal_id_masks(id_ranges: torch.Tensor, vocab_size: int) -> list[torch.Tensor]:
+    """id_ranges: [S, M, 2] legal ``[lo, hi)`` per step and stream -> for each step, the [M, V] bool
+    mask of the ids outside its ranges, for ``logits.masked_fill(mask, -inf)`` (= ``restrict_to_range``).
+
+    A decoding loop builds them once: steps whose ranges are equal (a pattern has a few distinct
+    ones, repeated frame after frame) share one mask.
+    """
+    distinct, which = torch.unique(id_ranges.flatten(1), dim=0, return_inverse=True)
+    lo, hi = distinct.view(-1, id_ranges.shape[1], 2).unsqueeze(-1).unbind(-2)  # [U, M, 1] each
+    ids = torch.arange(vocab_size, device=id_ranges.device)
+    masks = ((ids < lo) | (ids >= hi)).unbind(0)
+    return [masks[i] for i in which.tolist()]
 
 
 def top_k_filter(logits: torch.Tensor, k: int) -> torch.Tensor:
@@ -154,17 +164,48 @@ class Sampler:
         logits = logits.float()
         if history is not None:
             logits = repetition_penalty(logits, history, self.repetition_penalty, self.repetition_decay)
-        if self.temperature > 0:
+        if self.temperature not in (0, 1):
             logits = logits / self.temperature
         return min_p_filter(top_p_filter(top_k_filter(logits, self.top_k), self.top_p), self.min_p)
 
     def __call__(self, logits: torch.Tensor, generator: torch.Generator | None = None,
                  history: torch.Tensor | None = None) -> torch.Tensor:
-        """logits: [..., V] (history: [..., T] earlier ids, for the repetition penalty) -> ids: [...]."""
+        """logits: [..., V] (history: [..., T] earlier ids, for the repetition penalty) -> ids: [...].
+        Raises ``AudiolmError`` when the logits hold NaN or Inf (see ``check_draws``)."""
+        ids, margins = self.draw(logits, generator, history)
+        if margins is not None:
+            check_draws(margins)
+        return ids
+
+    def draw(self, logits: torch.Tensor, generator: torch.Generator | None = None,
+             history: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """``__call__`` without its check: -> (ids [...], margins [...] or None when greedy). A decoding
+        loop checks the margins of all its steps at once, with ``check_draws``."""
         if self.temperature == 0:
             if history is not None:
                 logits = repetition_penalty(logits.float(), history, self.repetition_penalty, self.repetition_decay)
-            return logits.argmax(dim=-1)
-        probs = self.filter(logits, history).softmax(dim=-1)
-        flat = probs.reshape(-1, probs.shape[-1])
-        return torch.multinomial(flat, 1, generator=generator).reshape(probs.shape[:-1])
+            return logits.argmax(dim=-1), None
+        return draw(self.filter(logits, history).softmax(dim=-1), generator)
+
+
+def draw(probs: torch.Tensor, generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """One id per distribution probs [..., V] -> (ids [...], margins [...]), exactly as
+    ``torch.multinomial(probs, 1, generator=generator)`` draws it.
+
+    A single multinomial draw is the exponential race argmax(p / q) with q ~ Exp(1), which is how
+    torch implements it: the same generator calls give the same ids. What this skips is torch's
+    validation of ``probs`` (about ten small operations and two host syncs per call, a few percent
+    of a decoding step at batch 1); the winning ratio p / q, the margin, carries it instead: it is
+    finite and positive exactly when the row was a distribution (no NaN or Inf, not all zero).
+    """
+    q = torch.empty_like(probs).exponential_(generator=generator)
+    margins, ids = torch.div(probs, q).max(dim=-1)
+    return ids, margins
+
+
+def check_draws(margins: torch.Tensor) -> None:
+    """Raise if any margin from ``draw`` shows that sampling met logits that are not a distribution."""
+    if not bool((torch.isfinite(margins) & (margins > 0)).all()):
+        raise AudiolmError("sampling met logits with NaN or Inf (or every id excluded): the model's output is not "
+                           "finite. Scan its checkpoint with `python -m audiolm.cli.check_weights <ckpt>`; a run "
+                           "that diverged in training needs a lower learning rate or an earlier checkpoint")
