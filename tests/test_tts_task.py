@@ -282,3 +282,14 @@ def test_lora_finetuning_loads_its_base_before_fitting_and_refuses_none(tmp_path
     assert torch.equal(tuned.ar_head.weight, base.ar_head.weight) and not tuned.ar_head.weight.requires_grad
     with pytest.raises(ConfigError, match="task.lora.base="):
         _load_finetune_base(OmegaConf.create({"task": {"lora": {"rank": 4, "base": None}}}), tuned)
+
+
+def test_mamba_lora_defaults_to_the_projection_every_path_calls(caplog):
+    from audiolm.backbones.lora import LoraSettings, add_lora
+
+    task = make_task("mamba", lora={"rank": 2})
+    adapted = {n.split(".lora_")[0].rsplit(".", 1)[-1] for n, p in task.named_parameters() if "lora_" in n}
+    assert adapted == {"in_proj"}
+    with caplog.at_level(logging.WARNING):
+        add_lora(BACKBONES["mamba"](), LoraSettings(rank=2, target_modules=["out_proj"]))
+    assert "fused CUDA kernels" in caplog.text

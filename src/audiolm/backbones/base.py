@@ -31,6 +31,8 @@ class Backbone(nn.Module, ABC):
     bidirectional: bool = False
     #: module names LoRA adapts when ``task.lora.target_modules`` is null (attention / mixer projections)
     lora_targets: tuple[str, ...] = ()
+    #: modules whose weights fused CUDA kernels read directly (bypassing their forward, and so LoRA)
+    kernel_read_weights: tuple[str, ...] = ()
 
     @abstractmethod
     def forward(self, inputs_embeds: torch.Tensor, cache: Any | None = None) -> tuple[torch.Tensor, Any | None]:

@@ -7,8 +7,9 @@ weights, and Adam on bf16 adapters loses most small updates. A lean decoder that
 directly (Llama fuses them once per cache) reads them through ``effective_weight``, which adds
 the adapters' deltas; adapters are never merged, so checkpoints always hold base and adapter apart.
 
-Note: with mamba-ssm's fused CUDA kernels, Mamba's mixer reads its projection weights directly
-too; there LoRA trains only on the PyTorch path (CPU, or CUDA without mamba-ssm).
+mamba-ssm's fused CUDA training kernels read some of Mamba's projection weights directly
+(``kernel_read_weights``), which skips adapters on them; Mamba's default target is therefore
+``in_proj`` alone, and targeting the others draws a warning.
 """
 
 from __future__ import annotations
@@ -55,6 +56,10 @@ def _targets(module: nn.Module, settings: LoraSettings, defaults: tuple[str, ...
     missing = [t for t in targets if not any(n == t or n.endswith("." + t) for n in names)]
     if missing:
         raise ConfigError(f"task.lora.target_modules {missing} name no module of {type(module).__name__}")
+    bypassed = sorted(set(targets) & set(getattr(module, "kernel_read_weights", ())))
+    if bypassed:
+        log.warning("LoRA on %s trains on CPU, but mamba-ssm's fused CUDA kernels read these weights directly and "
+                    "skip their adapters; on a GPU with mamba-ssm only the other targets adapt", bypassed)
     return targets
 
 

@@ -49,7 +49,10 @@ class MambaBackbone(HFBackbone):
         conv_kernel: width of the causal depthwise convolution.
     """
 
-    lora_targets = ("in_proj", "out_proj")
+    # mamba-ssm's fused training kernels read the other projections' weights directly, which would
+    # skip their adapters on CUDA; in_proj is called as a module on every path
+    lora_targets = ("in_proj",)
+    kernel_read_weights = ("x_proj", "dt_proj", "out_proj")
 
     cache_argument = "cache_params"
 
