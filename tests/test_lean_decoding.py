@@ -6,21 +6,11 @@ import torch
 
 from audiolm.backbones.llama import LlamaBackbone
 from audiolm.backbones.lora import LoraSettings, add_lora
-from audiolm.backbones.mamba import MambaBackbone
-from audiolm.backbones.mamba2 import Mamba2Backbone
-from audiolm.backbones.transformer import TransformerBackbone
 from audiolm.errors import AudiolmError
 from audiolm.generation.decode import decode
 from audiolm.generation.sampling import NEG_INF, Sampler, draw, illegal_id_masks, restrict_to_range
 
-H = 32
-BACKBONES = {
-    "mamba": lambda: MambaBackbone(hidden_size=H, num_layers=2),
-    "mamba2": lambda: Mamba2Backbone(hidden_size=H, num_layers=2, head_dim=16, state_size=16, n_groups=2, chunk_size=8),
-    "llama": lambda: LlamaBackbone(hidden_size=H, num_layers=2, num_heads=4, intermediate_size=64,
-                                   max_position_embeddings=64),
-    "transformer": lambda: TransformerBackbone(hidden_size=H, num_layers=2, num_heads=4, max_position_embeddings=64),
-}
+from test_backbones import BACKBONES, H  # the same tiny backbones
 
 
 def cached_matches_full(backbone, prefix=5, length=14, dtype=torch.float32, atol=1e-5):

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -71,7 +72,7 @@ def collate_captions(items: list[dict]) -> dict:
     return {"wav": wav, "lengths": lengths, "captions": [x["caption"] for x in items], "ids": [x["id"] for x in items]}
 
 
-class CaptionDataModule(L.LightningDataModule):
+class CaptionDataModule(L.LightningDataModule, ABC):
     """Base of the caption datamodules; subclasses implement ``clips()``."""
 
     sample_rate = SAMPLE_RATE
@@ -84,8 +85,9 @@ class CaptionDataModule(L.LightningDataModule):
         self.train_clips: list[CaptionClip] | None = None
         self.val_clips: list[CaptionClip] = []
 
+    @abstractmethod
     def clips(self) -> list[CaptionClip]:
-        raise NotImplementedError
+        """Every clip of the corpus, with its caption."""
 
     def prepare_data(self) -> None:
         self.clips()  # synthesising or reading the corpus happens once, on one process

@@ -36,8 +36,25 @@ from audiolm.text.frontend import TextFrontend
 IGNORE = -100
 
 
-class SpeechCheckpoint:
-    """Checkpoint hooks of the TTS tasks: the codec state and the phoneme vocabulary travel with the weights."""
+class SpeechTask:
+    """What the TTS tasks share: their common settings, and checkpoint hooks that carry the codec
+    state and the phoneme vocabulary with the weights."""
+
+    def _init_speech(self, backbone: Backbone, codec: AudioCodec, text: TextFrontend,
+                     optimizer: Callable[..., torch.optim.Optimizer], scheduler: dict, weight_decay: float,
+                     sampler: Sampler | None, cfg_cond_dropout_p: float, cfg_prom_dropout_p: float,
+                     prompt_seconds: float) -> None:
+        for name, p in (("cfg_cond_dropout_p", cfg_cond_dropout_p), ("cfg_prom_dropout_p", cfg_prom_dropout_p)):
+            if not 0 <= p < 1:
+                raise ConfigError(f"task.{name} must be in [0, 1), got {p}")
+        if prompt_seconds <= 0:
+            raise ConfigError(f"task.prompt_seconds must be > 0, got {prompt_seconds}")
+        self.backbone, self.text = backbone, text
+        object.__setattr__(self, "codec", codec)  # a tool, not a trained part: kept out of checkpoints
+        self.optimizer, self.scheduler, self.weight_decay = optimizer, dict(scheduler), weight_decay
+        self.sampler = sampler or Sampler()
+        self.cfg_cond_dropout_p, self.cfg_prom_dropout_p = cfg_cond_dropout_p, cfg_prom_dropout_p
+        self.prompt_frames = max(int(round(prompt_seconds * codec.frame_rate)), 1)
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         checkpoint["codec_state"] = {k: v.cpu() for k, v in self.codec.fitted_state().items()}
@@ -52,7 +69,7 @@ class SpeechCheckpoint:
                             "its phoneme ids would mean other sounds. Keep the run's text settings.")
 
 
-class TTSTask(SpeechCheckpoint, L.LightningModule):
+class TTSTask(SpeechTask, L.LightningModule):
     """Args:
         backbone, codec, sampler: the run's shared parts (``sampler`` drives the AR pass).
         text: the text front-end (phonemizer language and phoneme vocabulary).
@@ -72,19 +89,10 @@ class TTSTask(SpeechCheckpoint, L.LightningModule):
                  rvq_levels_p: str | list[float] = "equal", cfg_cond_dropout_p: float = 0.1,
                  cfg_prom_dropout_p: float = 0.1, prompt_seconds: float = 3.0, lora: dict | None = None):
         super().__init__()
-        for name, p in (("cfg_cond_dropout_p", cfg_cond_dropout_p), ("cfg_prom_dropout_p", cfg_prom_dropout_p)):
-            if not 0 <= p < 1:
-                raise ConfigError(f"task.{name} must be in [0, 1), got {p}")
-        self.backbone, self.text = backbone, text
-        object.__setattr__(self, "codec", codec)  # a tool, not a trained part: kept out of checkpoints
-        self.optimizer, self.scheduler, self.weight_decay = optimizer, dict(scheduler), weight_decay
-        self.sampler = sampler or Sampler()
+        self._init_speech(backbone, codec, text, optimizer, scheduler, weight_decay, sampler, cfg_cond_dropout_p,
+                          cfg_prom_dropout_p, prompt_seconds)
         self.nar_sampler = Sampler(temperature=nar_temperature, cfg_scale=self.sampler.cfg_scale,
                                    cfg_rescale=self.sampler.cfg_rescale)
-        self.cfg_cond_dropout_p, self.cfg_prom_dropout_p = cfg_cond_dropout_p, cfg_prom_dropout_p
-        if prompt_seconds <= 0:
-            raise ConfigError(f"task.prompt_seconds must be > 0, got {prompt_seconds}")
-        self.prompt_frames = max(int(round(prompt_seconds * codec.frame_rate)), 1)
         q, k, h = codec.n_codebooks, codec.codebook_size, backbone.hidden_size
         self.layout = TokenLayout(len(text.vocab), q, k)
         self.register_buffer("level_p", level_probabilities(rvq_levels_p, q), persistent=False)

@@ -31,7 +31,7 @@ from audiolm.codecs.base import AudioCodec
 from audiolm.errors import ConfigError
 from audiolm.generation.sampling import Sampler
 from audiolm.tasks.optim import build_optimizer
-from audiolm.tasks.tts import SpeechCheckpoint
+from audiolm.tasks.tts import SpeechTask
 from audiolm.tasks.tts_layout import level_probabilities
 from audiolm.text.frontend import TextFrontend
 from audiolm.tts_parallel.sequence import BOS, N_SPECIAL, PROMPT_NULL, SEP, TEXT_NULL, Packed, pack
@@ -39,7 +39,7 @@ from audiolm.tts_parallel.sequence import BOS, N_SPECIAL, PROMPT_NULL, SEP, TEXT
 LEVEL_STATS = ("nll_sum_q", "correct_q", "count_q")
 
 
-class TTSParallelTask(SpeechCheckpoint, L.LightningModule):
+class TTSParallelTask(SpeechTask, L.LightningModule):
     """Args:
         backbone, codec, sampler: the run's shared parts.
         text: the text front-end (phonemizer language and phoneme vocabulary).
@@ -61,15 +61,8 @@ class TTSParallelTask(SpeechCheckpoint, L.LightningModule):
                  sampler: Sampler | None = None, level_loss_weights: str | list[float] = "equal",
                  cfg_cond_dropout_p: float = 0.1, cfg_prom_dropout_p: float = 0.1, prompt_seconds: float = 3.0):
         super().__init__()
-        for name, p in (("cfg_cond_dropout_p", cfg_cond_dropout_p), ("cfg_prom_dropout_p", cfg_prom_dropout_p)):
-            if not 0 <= p < 1:
-                raise ConfigError(f"task.{name} must be in [0, 1), got {p}")
-        self.backbone, self.text = backbone, text
-        object.__setattr__(self, "codec", codec)  # a tool, not a trained part: kept out of checkpoints
-        self.optimizer, self.scheduler, self.weight_decay = optimizer, dict(scheduler), weight_decay
-        self.sampler = sampler or Sampler()
-        self.cfg_cond_dropout_p, self.cfg_prom_dropout_p = cfg_cond_dropout_p, cfg_prom_dropout_p
-        self.prompt_frames = max(int(round(prompt_seconds * codec.frame_rate)), 1)
+        self._init_speech(backbone, codec, text, optimizer, scheduler, weight_decay, sampler, cfg_cond_dropout_p,
+                          cfg_prom_dropout_p, prompt_seconds)
         q, k, h = codec.n_codebooks, codec.codebook_size, backbone.hidden_size
         self.n_levels, self.codebook_size = q, k
         self.mask_id = self.eos_id = k  # the response's extra id: the mask (NAR) or EOS fed back (AR)
