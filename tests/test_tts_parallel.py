@@ -15,7 +15,6 @@ from audiolm.backbones.llama import LlamaBackbone
 from audiolm.backbones.mamba import MambaBackbone
 from audiolm.backbones.transformer import TransformerBackbone
 from audiolm.codecs.melvq import MelVQCodec
-from audiolm.data.tts import TTSItems
 from audiolm.errors import ConfigError
 from audiolm.generation.sampling import Sampler
 from audiolm.tasks.tts_parallel import TTSParallelTask
@@ -26,6 +25,8 @@ from audiolm.tts_parallel.encoders import AudioEncoder, SummedAudioEncoder
 from audiolm.tts_parallel.masking import demask_schedule, training_mask
 from audiolm.tts_parallel.nar import MaskedMode
 from audiolm.tts_parallel.sequence import PROMPT, RESPONSE, TEXT
+
+from test_tts_task import batch, item  # the same random items (Q, K as here)
 
 H, Q, K = 32, 3, 16
 BACKBONES = {
@@ -46,17 +47,6 @@ def make_task(mode=MaskedMode, backbone: str = "llama", encoder=AudioEncoder, sh
                            functools.partial(AudioDecoder, shared_heads=shared_heads), torch.optim.AdamW,
                            {"warmup_steps": 1, "total_steps": 2}, sampler=sampler or Sampler(temperature=0),
                            prompt_seconds=0.1).eval()
-
-
-def item(n_phonemes: int, n_prompt: int, n_frames: int, seed: int) -> dict[str, torch.Tensor]:
-    g = torch.Generator().manual_seed(seed)
-    return {"phonemes": torch.randint(1, 40, (n_phonemes,), generator=g),
-            "prompt": torch.randint(0, K, (Q, n_prompt), generator=g),
-            "codes": torch.randint(0, K, (Q, n_frames), generator=g)}
-
-
-def batch(*items):
-    return TTSItems.collate(list(items))
 
 
 # -- encoders and decoder --------------------------------------------------------------------
