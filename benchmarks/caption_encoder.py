@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-from audiolm.caption.whisper_weights import random_whisper_encoder
+from audiolm.tasks.caption.whisper_weights import random_whisper_encoder
 
 # openai-whisper's encoder dimensions (n_mels, n_state, n_head, n_layer)
 SIZES = {"tiny": (80, 384, 6, 4), "base": (80, 512, 8, 6), "small": (80, 768, 12, 12),

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import torch
 
-from audiolm.caption.generate import cached_generate, generation_config, recompute_greedy
-from audiolm.caption.layout import PromptLayout
-from audiolm.caption.llm import tiny_causal_lm
+from audiolm.tasks.caption.generate import cached_generate, generation_config, recompute_greedy
+from audiolm.tasks.caption.layout import PromptLayout
+from audiolm.tasks.caption.llm import tiny_causal_lm
 
 AUDIO_POSITIONS = 250
 

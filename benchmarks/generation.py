@@ -42,7 +42,7 @@ from audiolm.backbones.transformer import TransformerBackbone
 from audiolm.codecs.melvq import MelVQCodec
 from audiolm.generation.sampling import Sampler
 from audiolm.patterns import FlattenPattern
-from audiolm.tasks.lm import AudioLMTask
+from audiolm.tasks.lm.task import AudioLMTask
 
 SIZE = {"hidden_size": 256, "num_layers": 6}
 BACKBONES = {

@@ -24,7 +24,7 @@ import torch
 
 from audiolm.codecs.base import AudioCodec
 from audiolm.data.manifest import Utterance, write_manifest
-from audiolm.data.tokenize import resolve_device, tokenize_manifest
+from audiolm.data.tokens.tokenize import resolve_device, tokenize_manifest
 
 SR = 16000
 # config.json of fnlp/SpeechTokenizer's speechtokenizer_hubert_avg (the architecture; weights are random here)

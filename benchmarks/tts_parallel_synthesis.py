@@ -26,13 +26,13 @@ import torch
 from audiolm.backbones.llama import LlamaBackbone
 from audiolm.codecs.melvq import MelVQCodec
 from audiolm.generation.sampling import Sampler
-from audiolm.tasks.tts import TTSTask
-from audiolm.tasks.tts_parallel import TTSParallelTask
+from audiolm.tasks.tts.valle.task import TTSTask
+from audiolm.tasks.tts.parallel.task import TTSParallelTask
 from audiolm.text.frontend import TextFrontend
-from audiolm.tts_parallel.ar import AutoregressiveMode
-from audiolm.tts_parallel.decoder import AudioDecoder
-from audiolm.tts_parallel.encoders import AudioEncoder
-from audiolm.tts_parallel.nar import MaskedMode
+from audiolm.tasks.tts.parallel.modes.ar import AutoregressiveMode
+from audiolm.tasks.tts.parallel.decoder import AudioDecoder
+from audiolm.tasks.tts.parallel.encoders import AudioEncoder
+from audiolm.tasks.tts.parallel.modes.nar import MaskedMode
 
 TEXT = "The quiet teacher found a red umbrella near the river this morning."
 FRONTEND = TextFrontend("en-us")

@@ -28,8 +28,8 @@ from audiolm.backbones.mamba2 import Mamba2Backbone
 from audiolm.backbones.transformer import TransformerBackbone
 from audiolm.codecs.melvq import MelVQCodec
 from audiolm.generation.sampling import Sampler
-from audiolm.tasks.tts import TTSTask
-from audiolm.tasks.tts_synthesis import generate_level0, generate_levels
+from audiolm.tasks.tts.valle.task import TTSTask
+from audiolm.tasks.tts.synthesize import generate_level0, generate_levels
 from audiolm.text.frontend import TextFrontend
 
 SIZE = {"hidden_size": 256, "num_layers": 6}
@@ -94,7 +94,7 @@ def main() -> None:
     p.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "tts.md")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
-    logging.getLogger("audiolm.tasks.tts_synthesis").setLevel(logging.ERROR)  # the max-duration note is intended here
+    logging.getLogger("audiolm.tasks.tts.synthesize").setLevel(logging.ERROR)  # the max-duration note is intended here
     device = torch.cuda.get_device_name() if args.device.startswith("cuda") else f"{args.threads} CPU threads"
     lines = [f"TTS synthesis on {device}, batch 1, fp32; melvq codes (4 x 256, 50 frames/s), 3 s prompt.", "",
              f"| backbone | params | RTF total | RTF AR | RTF NAR | RTF codec | AR tok/s cached | AR tok/s recompute "

@@ -34,6 +34,10 @@ TINY = [
     "eval.batch_size=2",
 ]
 
+# The VALL-E task on the same tiny corpus (TTS targets are never cut, so no segment length).
+TTS_TINY = ["task=tts", "model=llama", "logger=csv", "eval.n_samples=2", "eval.max_seconds=0.5",
+            *[o for o in TINY if not o.startswith(("eval.", "data.segment_seconds"))]]
+
 
 @pytest.fixture(scope="session")
 def data_dir(tmp_path_factory) -> Path:

@@ -109,36 +109,35 @@ def test_preview_config_is_the_training_config_plus_preview_settings():
     assert cfg.codec._target_.endswith("MuLawCodec") and "_target_" in cfg.data and cfg.seed == 1234
 
 
-# -- task parts: groups nested under task/<task>/, chosen in the task yaml's defaults -------------------
+# -- task parts: groups nested under task/<family>/, chosen in a task yaml's defaults -------------------
 def task_parts() -> list[tuple[str, str, str, str]]:
-    """(task, part, package key, option) for every option of every part group a task yaml selects
-    with ``/task/<task>/<part>@task.<key>: <default>``."""
+    """(task, part group, package key, option) for every option of every part group a task yaml selects
+    with ``/task/<family>/.../<part>@<key>: <default>``."""
     found = []
     for task_yaml in sorted((CONFIGS / "task").glob("*.yaml")):
         for entry in OmegaConf.load(task_yaml).get("defaults", []):
             name = next(iter(entry)) if OmegaConf.is_dict(entry) else entry
-            if "@task." in name and name.startswith(f"/task/{task_yaml.stem}/"):
-                group, key = name.split("@task.")
-                part = group.rsplit("/", 1)[1]
-                found += [(task_yaml.stem, part, key, o) for o in options(f"task/{task_yaml.stem}/{part}")]
+            if "@task." in name and name.startswith("/task/"):
+                group, key = name.lstrip("/").split("@")
+                found += [(task_yaml.stem, group, key, o) for o in options(group)]
     return found
 
 
 def test_tasks_with_parts_are_found():
-    assert {(t, p) for t, p, _, _ in task_parts()} >= {("caption", "encoder"), ("caption", "llm"),
-                                                        ("caption", "projector"), ("tts_parallel", "mode"),
-                                                        ("tts_parallel", "encoder")}
+    assert {(t, g.rsplit("/", 1)[1]) for t, g, _, _ in task_parts()} >= {
+        ("caption", "encoder"), ("caption", "llm"), ("caption", "projector"), ("tts_parallel", "mode"),
+        ("tts_parallel", "encoder")}
 
 
-@pytest.mark.parametrize("task,part,key,option", task_parts())
-def test_task_part_composes_and_its_targets_import(task, part, key, option):
-    cfg = compose_train([f"task={task}", f"task/{task}/{part}@task.{key}={option}"])
-    found = targets(cfg.task[key])
-    assert found, f"task/{task}/{part}={option} names no _target_"
+@pytest.mark.parametrize("task,group,key,option", task_parts())
+def test_task_part_composes_and_its_targets_import(task, group, key, option):
+    cfg = compose_train([f"task={task}", f"{group}@{key}={option}"])
+    found = targets(OmegaConf.select(cfg, key))
+    assert found, f"{group}={option} names no _target_"
     for target in found:
-        assert callable(get_object(target)), f"task/{task}/{part}={option}: {target} is not importable"
-    if (task, part) == ("caption", "projector"):
-        projector = instantiate(cfg.task.projector)(in_dim=32, out_dim=48)
+        assert callable(get_object(target)), f"{group}={option}: {target} is not importable"
+    if group.endswith("projector"):
+        projector = instantiate(OmegaConf.select(cfg, key))(in_dim=32, out_dim=48)
         assert projector.head(torch.zeros(1, 32)).shape[-1] == 48
 
 

@@ -14,7 +14,7 @@ import soundfile as sf
 import yaml
 
 from audiolm.data.manifest import Utterance, write_manifest
-from audiolm.data.store import TokenStore
+from audiolm.data.tokens.store import TokenStore
 from conftest import ROOT
 
 N_ITEMS, SHARD_ITEMS = 40, 2

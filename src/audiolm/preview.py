@@ -27,10 +27,10 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
-from audiolm.audio import save_audio
+from audiolm.audio.io import save_audio
 from audiolm.codecs.base import AudioCodec
 from audiolm.data.manifest import Utterance, read_manifest
-from audiolm.data.tokenize import fit_codec, load_utterance
+from audiolm.data.tokens.tokenize import fit_codec, load_utterance
 from audiolm.errors import ConfigError, DataError
 from audiolm.metrics.audio import log_mel_distance, si_sdr
 

@@ -123,7 +123,7 @@ def _load_finetune_base(cfg: DictConfig, task: Any) -> None:
     if not lora.base:
         raise ConfigError("task.lora.rank > 0 finetunes a trained model with adapters; set "
                           "task.lora.base=<its run>/checkpoints/last.ckpt")
-    from audiolm.backbones.lora import load_base
+    from audiolm.adapters.lora import load_base
 
     load_base(task, lora.base)
 

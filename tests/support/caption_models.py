@@ -7,10 +7,10 @@ import math
 
 import torch
 
-from audiolm.caption.llm import tiny_causal_lm
-from audiolm.caption.projector import AdaptivePool, Projector, WindowPool
-from audiolm.caption.whisper_weights import random_whisper_encoder
-from audiolm.tasks.caption import CaptionTask
+from audiolm.tasks.caption.llm import tiny_causal_lm
+from audiolm.tasks.caption.projector import AdaptivePool, Projector, WindowPool
+from audiolm.tasks.caption.whisper_weights import random_whisper_encoder
+from audiolm.tasks.caption.task import CaptionTask
 
 CAPTIONS = ["A loud high pitched square tone pulsing quickly.", "Quiet white noise hissing steadily.",
             "A man speaks slowly in a low voice."]

@@ -1,0 +1,1 @@
+"""Sequence backbones over embeddings (Mamba, Mamba-2, Llama, Transformer), each with its decoding cache."""

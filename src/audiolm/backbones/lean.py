@@ -24,7 +24,7 @@ import torch
 from torch import nn
 
 from audiolm.backbones.hf import SSMDecodeCache
-from audiolm.backbones.lora import effective_weight
+from audiolm.adapters.lora import effective_weight
 
 
 def dense(linear: nn.Module, norm: nn.Module | None = None) -> torch.Tensor:

@@ -10,7 +10,7 @@ from transformers import GPT2Config, GPT2Model
 from audiolm.backbones.hf import HFAttentionBackbone
 from audiolm.backbones.kv import StaticKVCache
 from audiolm.backbones.lean import add_projection
-from audiolm.backbones.lora import effective_weight
+from audiolm.adapters.lora import effective_weight
 from audiolm.errors import ConfigError
 
 

@@ -1,0 +1,1 @@
+"""Lightning callbacks: NaN/Inf guard and throughput."""

@@ -42,7 +42,7 @@ def save_export(task, cfg: DictConfig, out: Path, dtype: str = "fp32", adapter: 
     if hasattr(task, "text"):
         meta["phoneme_vocab"] = task.text.vocab.to_json()
     if adapter:
-        from audiolm.backbones.lora import lora_state
+        from audiolm.adapters.lora import lora_state
 
         if getattr(task, "lora_settings", None) is None:
             raise ConfigError("--adapter: this checkpoint has no LoRA adapter (its run had task.lora.rank 0)")
@@ -90,7 +90,7 @@ def load_export(path: Path, overrides: list[str] = ()) -> tuple[DictConfig, Any,
 
 def load_adapter(task, path: Path) -> None:
     """Add the LoRA adapter exported at ``path`` to ``task`` (its base model) and load its weights."""
-    from audiolm.backbones.lora import LoraSettings, add_lora, load_lora
+    from audiolm.adapters.lora import LoraSettings, add_lora, load_lora
 
     meta, tensors = read_export(path)
     if meta["kind"] != "lora_adapter":

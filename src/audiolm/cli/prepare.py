@@ -21,10 +21,10 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from audiolm.data.embedded import synthesize_corpus
+from audiolm.data.corpora.speech import synthesize_corpus
 from audiolm.data.manifest import read_manifest
-from audiolm.data.prepare import REPORT, PrepareOptions, prepare
-from audiolm.data.sources import Sources, read_media_list, read_musiccaps, scan_folder
+from audiolm.data.prepare.pipeline import REPORT, PrepareOptions, prepare
+from audiolm.data.prepare.sources import Sources, read_media_list, read_musiccaps, scan_folder
 from audiolm.errors import AudiolmError
 
 

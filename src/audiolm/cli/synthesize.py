@@ -20,11 +20,11 @@ from pathlib import Path
 
 import torch
 
-from audiolm.audio import save_audio
+from audiolm.audio.io import save_audio
 from audiolm.cli.export import load_model, split_args
 from audiolm.runs import exit_on_user_error
-from audiolm.tasks.tts_prompt import load_prompt
-from audiolm.tasks.tts_synthesis import synthesize
+from audiolm.tasks.tts.prompt import load_prompt
+from audiolm.tasks.tts.synthesize import synthesize
 from audiolm.text.frontend import TextFrontend
 
 log = logging.getLogger("audiolm")

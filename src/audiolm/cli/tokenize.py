@@ -17,8 +17,8 @@ from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
 from audiolm.codecs.base import AudioCodec
-from audiolm.data.store import REPORT
-from audiolm.data.tokenize import tokenize_manifest
+from audiolm.data.tokens.store import REPORT
+from audiolm.data.tokens.tokenize import tokenize_manifest
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,0 +1,1 @@
+"""Data flow from raw files to batches: prepare/ -> corpora/ -> tokens/ -> per-family datasets and datamodules."""

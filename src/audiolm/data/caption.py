@@ -25,7 +25,7 @@ import soundfile as sf
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from audiolm.audio import load_audio
+from audiolm.audio.io import load_audio
 from audiolm.data.manifest import read_manifest
 from audiolm.data.samplers import BucketBatchSampler
 from audiolm.errors import DataError

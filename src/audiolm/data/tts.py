@@ -23,11 +23,11 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from audiolm.audio import load_audio
+from audiolm.audio.io import load_audio
 from audiolm.data.manifest import Utterance, read_manifest, write_manifest
-from audiolm.data.similar import similar_utterances
-from audiolm.data.store import TokenStore
-from audiolm.data.tokenize import resolve_device
+from audiolm.data.prepare.similar import similar_utterances
+from audiolm.data.tokens.store import TokenStore
+from audiolm.data.tokens.tokenize import resolve_device
 from audiolm.errors import ConfigError, DataError
 from audiolm.text.frontend import TextFrontend
 from audiolm.text.transcribe import WhisperTranscriber

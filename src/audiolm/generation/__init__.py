@@ -1,0 +1,1 @@
+"""Shared decoding: logits processors and samplers, and the cached decoding loop."""

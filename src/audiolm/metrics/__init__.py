@@ -1,0 +1,1 @@
+"""Metrics: audio reconstruction, TTS (WER/CER, speaker similarity) and captioning."""

@@ -1,3 +1,5 @@
+"""Codebook patterns: codes [Q, F] <-> step sequences (flatten, delay, parallel)."""
+
 from audiolm.patterns.base import Pattern
 from audiolm.patterns.delay import DelayPattern
 from audiolm.patterns.flatten import FlattenPattern

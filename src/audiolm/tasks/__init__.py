@@ -1,0 +1,1 @@
+"""Task families, each a model (nn.Module with inference) and a task (LightningModule that trains it)."""

@@ -1,0 +1,1 @@
+"""Text front-ends: phonemes through espeak-ng, sentence splitting, transcription."""

@@ -1,0 +1,1 @@
+"""Parameter-efficient adapters (LoRA through PEFT) for any module a task finetunes."""

@@ -1,0 +1,1 @@
+"""Corpora made or read here: the synthetic espeak speech and caption corpora, and MusicCaps."""

@@ -1,0 +1,131 @@
+"""The LightningDataModule over codec tokens: corpus -> manifest -> token store -> windows.
+
+The ``data`` config options name the factories at the bottom as ``_target_``, so users set flat keys
+(``data.root``, ``data.path``, ``data.csv``) and the remaining keys go to ``TokenDataModule``.
+
+Tokenisation happens once per (corpus, codec config) and is reused by every later run; fitted
+codecs (melvq) get their state from the store, so the codec the task decodes with is exactly
+the one the tokens were made with.
+
+What a task trains on is pluggable: ``annotate`` turns the corpus manifest into the one that is
+tokenised (TTS: transcripts and phonemes added), and ``items`` builds the dataset over the store
+(default: ``CodeWindows``, the audio LM's windows). A task's yaml sets both (``data.annotate``,
+``data.items``), whichever ``data`` option supplies the corpus.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+from torch.utils.data import DataLoader
+
+from audiolm.codecs.base import AudioCodec
+from audiolm.data.prepare.corpus import Corpus, FolderCorpus, ManifestCorpus, MediaListCorpus, MusicCapsCorpus
+from audiolm.data.lm import CodeWindows
+from audiolm.data.prepare.pipeline import PrepareOptions
+from audiolm.data.samplers import BucketBatchSampler
+from audiolm.data.tokens.store import TokenStore
+from audiolm.data.tokens.tokenize import tokenize_manifest
+from audiolm.errors import DataError
+
+
+def store_root_for(manifest: Path, tokens_dir: str | Path) -> Path:
+    """Token stores of one manifest live under ``tokens_dir/<manifest folder>-<path hash>/``."""
+    digest = hashlib.sha1(str(manifest.resolve()).encode()).hexdigest()[:8]
+    return Path(tokens_dir) / f"{manifest.parent.name}-{digest}"
+
+
+class TokenDataModule(L.LightningDataModule):
+    def __init__(self, corpus: Corpus, codec: AudioCodec, tokens_dir: str, segment_seconds: float = 10.0,
+                 batch_size: int = 16, num_workers: int = 0, val_percent: float = 5.0,
+                 tokenize_batch_size: int = 16, tokenize_device: str = "auto", seed: int = 0,
+                 annotate: Callable[[Path], Path] | None = None, items: Callable[..., CodeWindows] | None = None):
+        """``annotate(manifest) -> manifest`` runs before tokenisation; ``items(store, indices, max_frames,
+        train)`` is a dataset with ``lengths`` (for bucketing) and ``collate``."""
+        super().__init__()
+        self.annotate, self.items = annotate, items or CodeWindows
+        self.corpus, self.codec, self.tokens_dir = corpus, codec, tokens_dir
+        self.segment_seconds, self.batch_size, self.num_workers = segment_seconds, batch_size, num_workers
+        self.val_percent, self.seed = val_percent, seed
+        self.tokenize_batch_size, self.tokenize_device = tokenize_batch_size, tokenize_device
+        self.store: TokenStore | None = None
+
+    @property
+    def max_frames(self) -> int:
+        return max(int(self.segment_seconds * self.codec.frame_rate), 1)
+
+    def _tokenize(self) -> TokenStore:
+        manifest = self.corpus.manifest()
+        if self.annotate is not None:
+            manifest = self.annotate(manifest)
+        return tokenize_manifest(manifest, self.codec, store_root_for(manifest, self.tokens_dir),
+                                 batch_size=self.tokenize_batch_size, device=self.tokenize_device)
+
+    def prepare_data(self) -> None:
+        self._tokenize()
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.store is not None:
+            return
+        # Every process opens the store (and loads the fitted codec state) itself; after
+        # prepare_data this finds the store complete and does no work.
+        self.store = self._tokenize()
+        self.train_indices, self.val_indices = self.split()
+        if not self.train_indices or not self.val_indices:
+            raise DataError(f"{self.store.path}: the split left {len(self.train_indices)} train and "
+                             f"{len(self.val_indices)} val items; the corpus needs at least one of each "
+                             f"(adjust data.val_percent or the manifest's 'split' column).")
+
+    def split(self) -> tuple[list[int], list[int]]:
+        """The manifest's ``split`` column when it has one, else a stable hash of each id."""
+        train, val = [], []
+        for i, e in enumerate(self.store.entries):
+            split = (e.get("extra") or {}).get("split")
+            if split is None:
+                bucket = int(hashlib.sha1(e["id"].encode()).hexdigest(), 16) % 10000
+                split = "val" if bucket < self.val_percent * 100 else "train"
+            (val if split == "val" else train).append(i)
+        return train, val
+
+    def _loader(self, indices: list[int], train: bool) -> DataLoader:
+        dataset = self.items(self.store, indices, self.max_frames, train)
+        epoch = self.trainer.current_epoch if self.trainer is not None else 0  # restored before loaders are built
+        sampler = BucketBatchSampler(dataset.lengths, self.batch_size, shuffle=train, seed=self.seed, start_epoch=epoch)
+        return DataLoader(dataset, batch_sampler=sampler, collate_fn=dataset.collate, num_workers=self.num_workers,
+                          persistent_workers=self.num_workers > 0)
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader(self.train_indices, train=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader(self.val_indices, train=False)
+
+
+# One factory per media source: its own keys, then the TokenDataModule options (``**options``).
+
+
+def folder_datamodule(root: str, cache_dir: str, prepare: PrepareOptions | None, codec: AudioCodec,
+                      **options: Any) -> TokenDataModule:
+    """``data=folder data.root=/path``: every audio or video file under ``root``, prepared into ``cache_dir``."""
+    return TokenDataModule(FolderCorpus(root, cache_dir, prepare), codec, **options)
+
+
+def media_datamodule(path: str, cache_dir: str, prepare: PrepareOptions | None, codec: AudioCodec,
+                     **options: Any) -> TokenDataModule:
+    """``data=media data.path=list.csv``: the media files a CSV/JSONL list names, prepared into ``cache_dir``."""
+    return TokenDataModule(MediaListCorpus(path, cache_dir, prepare), codec, **options)
+
+
+def musiccaps_datamodule(csv: str, audio_dir: str, cache_dir: str, prepare: PrepareOptions | None,
+                         codec: AudioCodec, **options: Any) -> TokenDataModule:
+    """``data=musiccaps data.csv=... data.audio_dir=...``: captioned clips of local audio files."""
+    return TokenDataModule(MusicCapsCorpus(csv, audio_dir, cache_dir, prepare), codec, **options)
+
+
+def manifest_datamodule(path: str, codec: AudioCodec, **options: Any) -> TokenDataModule:
+    """``data=manifest data.path=manifest.jsonl``: a prepared manifest, used as it is."""
+    return TokenDataModule(ManifestCorpus(path), codec, **options)

@@ -1,0 +1,1 @@
+"""Prepare stage: media sources -> decoded, normalised, segmented clips -> a manifest."""

@@ -1,0 +1,1 @@
+"""Tokens stage: encode a manifest once per codec config into a memory-mapped token store."""

@@ -1,0 +1,1 @@
+"""The audio captioner family: Whisper encoder -> projector -> causal LLM."""
