@@ -132,7 +132,7 @@ def test_melvq_shapes(small_codec, num_samples):
 
 
 def test_melvq_rejects_too_many_levels(small_codec):
-    with pytest.raises(ValueError, match="decodes 1 to 3"):
+    with pytest.raises(ValueError, match=r"1 <= Q' <= 3"):
         small_codec.decode(torch.zeros(1, 4, 5, dtype=torch.long))
 
 
@@ -239,3 +239,14 @@ def test_speechtokenizer_missing_weights(tmp_path, files):
     for expected in ("fnlp/SpeechTokenizer", "speechtokenizer_hubert_avg", "config.json", "SpeechTokenizer.pt",
                      "codec.pretrained=/path/to/folder"):
         assert expected in message
+
+
+def test_every_codec_checks_its_input_in_the_base_class():
+    """AudioCodec.encode/decode check shapes and code ranges once, for every codec, before _encode/_decode."""
+    codec = MuLawCodec(bits=4)
+    with pytest.raises(ValueError, match=r"MuLawCodec.encode takes mono wav \[B, 1, T\], got shape \[1, 2, 5\]"):
+        codec.encode(torch.zeros(1, 2, 5))
+    with pytest.raises(ValueError, match=r"MuLawCodec.decode takes codes \[B, Q', F\] with 1 <= Q' <= 1"):
+        codec.decode(torch.zeros(1, 2, 5, dtype=torch.long))
+    with pytest.raises(ValueError, match=r"codes must lie in \[0, 16\), got \[0, 16\]"):
+        codec.decode(torch.tensor([[[0, 16]]]))

@@ -169,3 +169,32 @@ def test_missing_nemo_package_says_how_to_install(monkeypatch):
     monkeypatch.setitem(sys.modules, "nemo", None)  # what `import nemo` and find_spec see when it is not installed
     with pytest.raises(CodecUnavailableError, match="nemo_toolkit.*requirements.lock.*lightning<=2.4.0"):
         NemoCodec(pretrained=HUB)
+
+
+def test_unreachable_hub_fails_at_once_and_names_hub_file_and_key(tmp_path, monkeypatch):
+    """Without network and without HF_HUB_OFFLINE: the hub is asked once, briefly, and never retried."""
+    import socket
+    import time
+
+    from huggingface_hub.utils import close_session
+
+    from audiolm import hub
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path))
+    monkeypatch.setattr(huggingface_hub.constants, "ENDPOINT", f"http://127.0.0.1:{port}")
+    hub.forget()
+    try:
+        start = time.monotonic()
+        with pytest.raises(CodecUnavailableError) as err:
+            NemoCodec(pretrained=HUB)
+        assert time.monotonic() - start < 5
+        assert_says_how_to_fix(err, "cannot be reached")
+        assert huggingface_hub.constants.HF_HUB_OFFLINE is True
+    finally:
+        hub.forget()
+        close_session()

@@ -22,6 +22,11 @@ import torch
 from torch import nn
 
 
+def seconds_to_frames(seconds: float, frame_rate: float) -> int:
+    """The one rounding of a duration into code frames everywhere: the nearest whole frame, at least one."""
+    return max(int(round(seconds * frame_rate)), 1)
+
+
 class AudioCodec(nn.Module, ABC):
     sample_rate: int
     frame_rate: float
@@ -40,13 +45,45 @@ class AudioCodec(nn.Module, ABC):
     #: Leading levels that carry content (distilled from a speech model); 0 for purely acoustic codecs.
     semantic_levels: int = 0
 
-    @abstractmethod
     def encode(self, wav: torch.Tensor) -> torch.Tensor:
-        """wav: [B, 1, T] -> codes: [B, Q, F] (long)."""
+        """wav: [B, 1, T] -> codes: [B, Q, F] (long). Checks the input (:meth:`check_wav`), then ``_encode``."""
+        self.check_wav(wav)
+        return self._encode(wav)
+
+    def decode(self, codes: torch.Tensor) -> torch.Tensor:
+        """codes: [B, Q, F] (or the first Q' levels when ``residual``) -> wav: [B, 1, T]. Checks the input
+        (:meth:`check_codes`), then ``_decode``."""
+        self.check_codes(codes)
+        return self._decode(codes)
 
     @abstractmethod
-    def decode(self, codes: torch.Tensor) -> torch.Tensor:
-        """codes: [B, Q, F] (or the first Q' levels when ``residual``) -> wav: [B, 1, T]."""
+    def _encode(self, wav: torch.Tensor) -> torch.Tensor:
+        """wav: [B, 1, T], already checked -> codes: [B, Q, F] (long)."""
+
+    @abstractmethod
+    def _decode(self, codes: torch.Tensor) -> torch.Tensor:
+        """codes: [B, Q', F], already checked (shape and range) -> wav: [B, 1, T]."""
+
+    def check_wav(self, wav: torch.Tensor) -> None:
+        """Refuse (ValueError) anything but mono audio [B, 1, T]."""
+        if wav.ndim != 3 or wav.shape[1] != 1:
+            raise ValueError(f"{type(self).__name__}.encode takes mono wav [B, 1, T], got shape {list(wav.shape)}")
+
+    def check_codes(self, codes: torch.Tensor) -> None:
+        """Refuse (ValueError) codes that are not [B, Q', F] with the levels this codec decodes (the first
+        1 <= Q' <= Q when ``residual``, else all Q), or that lie outside [0, codebook_size)."""
+        name, levels = type(self).__name__, self.n_codebooks
+        if self.residual:
+            if codes.ndim != 3 or not 1 <= codes.shape[1] <= levels:
+                raise ValueError(f"{name}.decode takes codes [B, Q', F] with 1 <= Q' <= {levels}, got shape "
+                                 f"{list(codes.shape)}")
+        elif codes.ndim != 3 or codes.shape[1] != levels:
+            raise ValueError(f"{name}.decode takes codes [B, {levels}, F] (its codebooks are not residual, e.g. FSQ "
+                             f"groups: each quantises its own part of the latent, so all are needed), got shape "
+                             f"{list(codes.shape)}")
+        if codes.numel() and not (0 <= int(codes.min()) and int(codes.max()) < self.codebook_size):
+            raise ValueError(f"codes must lie in [0, {self.codebook_size}), got [{int(codes.min())}, "
+                             f"{int(codes.max())}]")
 
     @abstractmethod
     def config_dict(self) -> dict[str, Any]:
@@ -66,6 +103,10 @@ class AudioCodec(nn.Module, ABC):
         """Restore what ``fitted_state`` returned."""
         if state:
             raise ValueError(f"{type(self).__name__} takes no fitted state, got keys {sorted(state)}")
+
+    def seconds_to_frames(self, seconds: float) -> int:
+        """Code frames in ``seconds`` (see the module function of that name)."""
+        return seconds_to_frames(seconds, self.frame_rate)
 
     def num_frames(self, num_samples: int) -> int:
         """Number of code frames for a clip of ``num_samples`` samples."""

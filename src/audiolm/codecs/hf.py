@@ -5,9 +5,10 @@
 
 ``pretrained`` is a local folder holding ``config.json`` and ``model.safetensors`` (what ``save_pretrained`` writes
 and what the hub repos hold) or a hub id. A hub id is read from the local Hugging Face cache first and downloaded
-only when that misses and the hub may be used (not ``local_files_only``, not ``HF_HUB_OFFLINE=1``). Whatever cannot
-be had is reported as one :class:`CodecUnavailableError` naming the hub id, the files and ``codec.pretrained``,
-never as a hub client's stack trace.
+only when that misses and the hub may be used (not ``local_files_only``, not ``HF_HUB_OFFLINE=1``, and the hub
+answers: see :mod:`audiolm.hub`, which fails at once without network instead of retrying for a minute). Whatever
+cannot be had is reported as one :class:`CodecUnavailableError` naming the hub id, the files and
+``codec.pretrained``, never as a hub client's stack trace.
 
 Batching: the token store pads a batch with zeros and keeps ``num_frames(T_b)`` frames of item b. Every clip is
 zero-padded to a whole number of hops (at least ``min_frames``), plus ``lookahead`` samples for encoders that look
@@ -18,7 +19,6 @@ batch.
 from __future__ import annotations
 
 import json
-import os
 import re
 from abc import abstractmethod
 from pathlib import Path
@@ -31,18 +31,13 @@ from transformers import PretrainedConfig, PreTrainedModel
 from audiolm.codecs.base import AudioCodec
 from audiolm.codecs.errors import CodecUnavailableError
 from audiolm.errors import ConfigError
+from audiolm.hub import why_not_download
 
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
 #: Weight files transformers reads besides model.safetensors (older exports, sharded checkpoints).
 OTHER_WEIGHTS = ("pytorch_model.bin", "model.safetensors.index.json", "pytorch_model.bin.index.json")
 HUB_ID = re.compile(r"^[\w.-]+/[\w.-]+$")
-
-
-def hub_offline() -> bool:
-    """True when the environment forbids the hub (read now, not at import, so a test or a shell can set it)."""
-    value = os.environ.get("HF_HUB_OFFLINE") or os.environ.get("TRANSFORMERS_OFFLINE") or ""
-    return value.strip().upper() in {"1", "ON", "YES", "TRUE"}
 
 
 def how_to_provide(codec: str, hub_id: str) -> str:
@@ -105,8 +100,8 @@ def load_pretrained(model_class: type[PreTrainedModel], pretrained: str | None, 
         return _from_pretrained(model_class, pretrained, codec, how, local_files_only=True), pretrained
     except OSError:
         pass
-    if local_files_only or hub_offline():
-        why = "codec.local_files_only=true" if local_files_only else "HF_HUB_OFFLINE is set"
+    why = "codec.local_files_only=true" if local_files_only else why_not_download()
+    if why:
         raise CodecUnavailableError(f"{codec}: codec.pretrained={pretrained} is neither a folder here nor a hub id "
                                     f"in the local Hugging Face cache, and {why}, so it is not downloaded; "
                                     f"{how}") from None
@@ -208,24 +203,16 @@ class HFCodec(AudioCodec):
         return -(-num_samples // self.hop_length)
 
     @torch.no_grad()
-    def encode(self, wav: torch.Tensor) -> torch.Tensor:
+    def _encode(self, wav: torch.Tensor) -> torch.Tensor:
         """wav: [B, 1, T] -> codes: [B, Q, ceil(T / hop_length)] long."""
-        if wav.ndim != 3 or wav.shape[1] != 1:
-            raise ValueError(f"{type(self).__name__}.encode takes mono wav [B, 1, T], got shape {list(wav.shape)}")
         frames = self.num_frames(wav.shape[-1])
         pad = max(frames, self.min_frames) * self.hop_length - wav.shape[-1] + self.lookahead
         x = F.pad(wav.to(self.device, torch.float32), (0, pad))
         return self._encode_padded(x)[..., :frames].long().contiguous()
 
     @torch.no_grad()
-    def decode(self, codes: torch.Tensor) -> torch.Tensor:
+    def _decode(self, codes: torch.Tensor) -> torch.Tensor:
         """codes: [B, Q', F], the first Q' <= Q levels -> wav: [B, 1, F * hop_length]."""
-        if codes.ndim != 3 or not 1 <= codes.shape[1] <= self.n_codebooks:
-            raise ValueError(f"{type(self).__name__}.decode takes codes [B, Q', F] with 1 <= Q' <= "
-                             f"{self.n_codebooks}, got shape {list(codes.shape)}")
-        if codes.numel() and not (0 <= int(codes.min()) and int(codes.max()) < self.codebook_size):
-            raise ValueError(f"codes must lie in [0, {self.codebook_size}), got [{int(codes.min())}, "
-                             f"{int(codes.max())}]")
         wav = self._decode_levels(codes.to(self.device, torch.long))
         length = codes.shape[-1] * self.hop_length
         # Transposed convolutions with odd strides come out a few samples short; make every decode F * hop long.

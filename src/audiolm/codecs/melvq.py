@@ -211,7 +211,7 @@ class MelVQCodec(AudioCodec):
     # ----------------------------------------------------------------------------- coding
 
     @torch.no_grad()
-    def encode(self, wav: torch.Tensor) -> torch.Tensor:
+    def _encode(self, wav: torch.Tensor) -> torch.Tensor:
         """wav: [B, 1, T] -> codes: [B, Q, F] long in [0, codebook_size)."""
         self._check_fitted()
         feats = self.log_mel(wav)  # [B, M, F]
@@ -236,7 +236,7 @@ class MelVQCodec(AudioCodec):
         return feats.transpose(1, 2)
 
     @torch.no_grad()
-    def decode(self, codes: torch.Tensor) -> torch.Tensor:
+    def _decode(self, codes: torch.Tensor) -> torch.Tensor:
         """codes: [B, Q', F] with Q' <= Q -> wav: [B, 1, F * hop_length]."""
         mel = self.dequantize(codes).exp()  # [B, M, F]
         # Griffin-Lim needs F + 1 magnitude frames for F * hop samples (the centred STFT of that

@@ -35,14 +35,14 @@ class MuLawCodec(AudioCodec):
         self.codebook_size = 2**bits
         self.mu = float(self.codebook_size - 1)
 
-    def encode(self, wav: torch.Tensor) -> torch.Tensor:
+    def _encode(self, wav: torch.Tensor) -> torch.Tensor:
         """wav: [B, 1, T] float -> codes: [B, 1, T] long."""
         x = wav.float().clamp(-1.0, 1.0)
         companded = torch.sign(x) * torch.log1p(self.mu * x.abs()) / math.log1p(self.mu)  # [-1, 1]
         # Round half up onto the integer grid 0..mu, as torchaudio does (+0.5 then truncate).
         return ((companded + 1) / 2 * self.mu + 0.5).long()
 
-    def decode(self, codes: torch.Tensor) -> torch.Tensor:
+    def _decode(self, codes: torch.Tensor) -> torch.Tensor:
         """codes: [B, 1, T] long -> wav: [B, 1, T] float in [-1, 1]."""
         companded = codes.float() / self.mu * 2 - 1
         return torch.sign(companded) * torch.expm1(companded.abs() * math.log1p(self.mu)) / self.mu

@@ -9,7 +9,8 @@ there is no ``n_q`` to truncate to.
 
 ``pretrained`` is a ``.nemo`` file or a hub id. A hub id names the file ``{repo name}.nemo`` in that repo (NeMo's
 own convention, e.g. ``audio-codec-44khz.nemo``); it is read from the local Hugging Face cache first and
-downloaded only when that misses and the hub may be used. What cannot be had is reported as one
+downloaded only when that misses and the hub may be used (see :mod:`audiolm.hub`: without network it fails at
+once). What cannot be had is reported as one
 :class:`CodecUnavailableError` naming the hub id, the file and ``codec.pretrained``.
 
 Batching: the token store pads a batch with zeros and keeps ``num_frames(T_b)`` frames of item b. The encoder's
@@ -29,8 +30,9 @@ import torch.nn.functional as F
 
 from audiolm.codecs.base import AudioCodec
 from audiolm.codecs.errors import CodecUnavailableError
-from audiolm.codecs.hf import HUB_ID, hub_offline
+from audiolm.codecs.hf import HUB_ID
 from audiolm.errors import ConfigError
+from audiolm.hub import why_not_download
 
 DEFAULT_HUB_ID = "nvidia/audio-codec-44khz"
 INSTALL = ("nemo_toolkit and the packages its codec import needs are pinned in requirements.lock: run `make install` "
@@ -109,8 +111,8 @@ def _resolve(pretrained: str | None, local_files_only: bool) -> tuple[Path, str]
     cached = try_to_load_from_cache(repo_id=pretrained, filename=name)
     if isinstance(cached, str):
         return Path(cached), pretrained
-    if local_files_only or hub_offline():
-        why = "codec.local_files_only=true" if local_files_only else "HF_HUB_OFFLINE is set"
+    why = "codec.local_files_only=true" if local_files_only else why_not_download()
+    if why:
         raise CodecUnavailableError(f"NeMo codec: {name} of {pretrained} is not in the local Hugging Face cache and "
                                     f"{why}, so it is not downloaded; {how_to_provide(pretrained)}")
     try:
@@ -210,10 +212,8 @@ class NemoCodec(AudioCodec):
         return -(-num_samples // self.hop_length)
 
     @torch.no_grad()
-    def encode(self, wav: torch.Tensor) -> torch.Tensor:
+    def _encode(self, wav: torch.Tensor) -> torch.Tensor:
         """wav: [B, 1, T] at 44.1 kHz -> codes: [B, Q, ceil(T / hop_length)] long."""
-        if wav.ndim != 3 or wav.shape[1] != 1:
-            raise ValueError(f"NemoCodec.encode takes mono wav [B, 1, T], got shape {list(wav.shape)}")
         frames = self.num_frames(wav.shape[-1])
         pad = frames * self.hop_length - wav.shape[-1] + self.lookahead
         x = F.pad(wav[:, 0].to(self.device, torch.float32), (0, pad))
@@ -222,14 +222,8 @@ class NemoCodec(AudioCodec):
         return codes[..., :frames].long().contiguous()
 
     @torch.no_grad()
-    def decode(self, codes: torch.Tensor) -> torch.Tensor:
+    def _decode(self, codes: torch.Tensor) -> torch.Tensor:
         """codes: [B, Q, F], all Q codebooks -> wav: [B, 1, F * hop_length]."""
-        if codes.ndim != 3 or codes.shape[1] != self.n_codebooks:
-            raise ValueError(f"NemoCodec.decode takes codes [B, {self.n_codebooks}, F] (FSQ codebooks quantise "
-                             f"separate parts of the latent, so all are needed), got shape {list(codes.shape)}")
-        if codes.numel() and not (0 <= int(codes.min()) and int(codes.max()) < self.codebook_size):
-            raise ValueError(f"codes must lie in [0, {self.codebook_size}), got [{int(codes.min())}, "
-                             f"{int(codes.max())}]")
         lengths = torch.full((codes.shape[0],), codes.shape[-1], dtype=torch.long, device=self.device)
         wav, _ = self.model.decode(tokens=codes.to(self.device, torch.long), tokens_len=lengths)  # [B, F * hop]
         return wav.unsqueeze(1)

@@ -114,22 +114,14 @@ class SpeechTokenizerCodec(AudioCodec):
         return -(-num_samples // self.hop_length)
 
     @torch.no_grad()
-    def encode(self, wav: torch.Tensor) -> torch.Tensor:
+    def _encode(self, wav: torch.Tensor) -> torch.Tensor:
         """wav: [B, 1, T] -> codes: [B, Q, ceil(T / 320)] long."""
-        if wav.ndim != 3 or wav.shape[1] != 1:
-            raise ValueError(f"SpeechTokenizerCodec.encode takes mono wav [B, 1, T], got shape {list(wav.shape)}")
         codes = self.model.encode(wav.to(self.device, torch.float32), n_q=self.n_codebooks)  # [Q, B, F]
         return codes.transpose(0, 1).long().contiguous()
 
     @torch.no_grad()
-    def decode(self, codes: torch.Tensor) -> torch.Tensor:
+    def _decode(self, codes: torch.Tensor) -> torch.Tensor:
         """codes: [B, Q', F] with 1 <= Q' <= Q (the first levels) -> wav: [B, 1, F * 320]."""
-        if codes.ndim != 3 or not 1 <= codes.shape[1] <= self.n_codebooks:
-            raise ValueError(f"SpeechTokenizerCodec.decode takes codes [B, Q', F] with 1 <= Q' <= "
-                             f"{self.n_codebooks}, got shape {list(codes.shape)}")
-        if codes.numel() and not (0 <= int(codes.min()) and int(codes.max()) < self.codebook_size):
-            raise ValueError(f"codes must lie in [0, {self.codebook_size}), got [{int(codes.min())}, "
-                             f"{int(codes.max())}]")
         return self.model.decode(codes.to(self.device, torch.long).transpose(0, 1))
 
     def config_dict(self) -> dict[str, Any]:

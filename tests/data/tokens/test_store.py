@@ -44,7 +44,7 @@ class MeanAmpCodec(AudioCodec):
         wav = torch.nn.functional.pad(wav, (0, f * self.hop - wav.shape[-1]))
         return wav.reshape(wav.shape[0], f, self.hop).abs().mean(-1)
 
-    def encode(self, wav: torch.Tensor) -> torch.Tensor:
+    def _encode(self, wav: torch.Tensor) -> torch.Tensor:
         self.encode_calls += 1
         if self.fail_after is not None and self.encode_calls > self.fail_after:
             raise Interrupted
@@ -55,7 +55,7 @@ class MeanAmpCodec(AudioCodec):
         fine = ((x - coarse) * k).floor().clamp(0, k - 1)
         return torch.stack([coarse, fine], 1).long()
 
-    def decode(self, codes: torch.Tensor) -> torch.Tensor:
+    def _decode(self, codes: torch.Tensor) -> torch.Tensor:
         k = self.codebook_size
         level = (codes[:, 0] + (codes[:, 1] + 0.5) / k) / k * self.scale  # [B, F]
         return level.repeat_interleave(self.hop, -1)[:, None]
