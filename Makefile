@@ -1,6 +1,6 @@
 # The two commands of the README:
-#   make demo   set up everything, train the default audio LM on the embedded corpus, write samples, evaluate
-#   make test   set up everything and run the test suite (CI runs exactly this)
+#   make demo   set up everything, train the default audio LM on the synthetic corpus, write samples, evaluate
+#   make test   set up everything, check the style (ruff), run the test suite (CI runs exactly this)
 SHELL := /bin/bash
 PYTHON ?= python3.11
 VENV ?= .venv
@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 DEMO := logs/demo
 
-.PHONY: install espeak demo test test-all bench lock clean
+.PHONY: install espeak demo lint format test test-all bench lock clean
 
 # The environment: pinned by requirements.lock (regenerate with `make lock`), then the package itself.
 $(STAMP): pyproject.toml requirements.lock
@@ -19,7 +19,7 @@ $(STAMP): pyproject.toml requirements.lock
 	$(PY) -m pip install --quiet --no-deps -e .
 	touch $(STAMP)
 
-# espeak-ng synthesises the embedded corpus. Installed through apt when running as root.
+# espeak-ng synthesises the synthetic corpus. Installed through apt when running as root.
 espeak:
 	@if ! command -v espeak-ng >/dev/null; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
@@ -37,10 +37,19 @@ demo: install
 	$(PY) eval.py ckpt=$(DEMO)/train/checkpoints/last.ckpt eval.out_dir=$(DEMO)/samples
 	@echo "samples: $(DEMO)/samples/*.wav   metrics: $(DEMO)/samples/metrics.json"
 
-test: install
+# Style is checked, not argued: ruff's linter and formatter (configured in pyproject.toml).
+lint: install
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+
+format: install
+	$(PY) -m ruff check --fix .
+	$(PY) -m ruff format .
+
+test: lint
 	$(PY) -m pytest
 
-test-all: install
+test-all: lint
 	$(PY) -m pytest -m ""
 
 bench: install

@@ -9,7 +9,8 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig
 
-os.environ.setdefault("AUDIOLM_ROOT", str(Path(__file__).resolve().parent))
+# data/ and logs/ go under the working directory unless AUDIOLM_ROOT says otherwise (configs/paths)
+os.environ.setdefault("AUDIOLM_ROOT", os.getcwd())
 
 from audiolm.preview import preview  # noqa: E402
 from audiolm.runs import exit_on_user_error  # noqa: E402

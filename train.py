@@ -1,14 +1,19 @@
 """Train a run composed from configs/: `python train.py model=llama codec=mulaw trainer.max_steps=200`."""
 
 import os
+import sys
 from pathlib import Path
 
 import hydra
 from omegaconf import DictConfig
 
-os.environ.setdefault("AUDIOLM_ROOT", str(Path(__file__).resolve().parent))
+# data/ and logs/ go under the working directory unless AUDIOLM_ROOT says otherwise (configs/paths)
+os.environ.setdefault("AUDIOLM_ROOT", os.getcwd())
 
+from audiolm.overrides import check_overrides  # noqa: E402
 from audiolm.runs import exit_on_user_error, train  # noqa: E402
+
+CONFIGS = str(Path(__file__).resolve().parent / "configs")
 
 
 @hydra.main(version_base="1.3", config_path="configs", config_name="train")
@@ -19,4 +24,5 @@ def main(cfg: DictConfig) -> float | None:
 
 
 if __name__ == "__main__":
+    exit_on_user_error(check_overrides)(sys.argv[1:], CONFIGS, "train")
     main()

@@ -25,7 +25,7 @@ SIZES = {"tiny": (80, 384, 6, 4), "base": (80, 512, 8, 6), "small": (80, 768, 12
 
 QUALITY_NOTE = ("Quality trade-off: Whisper was trained only on windows padded to 30 s, so trimmed features differ "
                 "from padded ones (most near the clip's end). Train the projector with the setting it will caption "
-                "with (task.encoder.trim); the seed recipe keeps Whisper's padding.")
+                "with (task.model.encoder.trim); the seed recipe keeps Whisper's padding.")
 
 
 def timed(fn, repeats: int) -> float:
@@ -60,8 +60,8 @@ def main() -> None:
         with torch.inference_mode():
             padded = random_whisper_encoder(n_mels, n_state, n_head, n_layer, trim=False)
             trimmed = random_whisper_encoder(n_mels, n_state, n_head, n_layer, trim=True)
-            t_pad = timed(lambda: padded(wav, lengths), args.repeats)
-            t_trim = timed(lambda: trimmed(wav, lengths), args.repeats)
+            t_pad = timed(lambda enc=padded: enc(wav, lengths), args.repeats)
+            t_trim = timed(lambda enc=trimmed: enc(wav, lengths), args.repeats)
             positions = (padded(wav[:1], lengths[:1])[0].shape[1], trimmed(wav[:1], lengths[:1])[0].shape[1])
         params = sum(q.numel() for q in padded.parameters()) / 1e6
         line = (f"| {size} | {params:.1f}M | {t_pad * 1e3:.0f} | {t_trim * 1e3:.0f} | {t_pad / t_trim:.2f}x | "

@@ -47,7 +47,8 @@ def main() -> None:
         audio = torch.randn(b, AUDIO_POSITIONS, lm.hidden_size) * 0.02
         with torch.inference_mode():
             seq = layout.prefix(lm.embed, audio, torch.full((b,), AUDIO_POSITIONS))
-            recompute_greedy(lm.model, seq.inputs_embeds, seq.attention_mask, 2, layout.eos_id, layout.pad_id)  # warm-up
+            # warm-up
+            recompute_greedy(lm.model, seq.inputs_embeds, seq.attention_mask, 2, layout.eos_id, layout.pad_id)
             start = time.perf_counter()
             cached = cached_generate(lm.model, seq.inputs_embeds, seq.attention_mask, config)
             t_cached = time.perf_counter() - start

@@ -42,7 +42,7 @@ from audiolm.backbones.transformer import TransformerBackbone
 from audiolm.codecs.melvq import MelVQCodec
 from audiolm.generation.sampling import Sampler
 from audiolm.patterns import FlattenPattern
-from audiolm.tasks.lm.task import AudioLMTask
+from audiolm.tasks.lm.model import AudioLM
 
 SIZE = {"hidden_size": 256, "num_layers": 6}
 BACKBONES = {
@@ -62,35 +62,33 @@ BACKBONES = {
 }
 
 
-def build_task(make_backbone) -> AudioLMTask:
+def build_task(make_backbone) -> AudioLM:
     codec = MelVQCodec()  # only its Q and K matter here
-    task = AudioLMTask(make_backbone(), FlattenPattern, codec, optimizer=torch.optim.AdamW,
-                       scheduler={"warmup_steps": 1, "total_steps": 1}, sampler=Sampler())
-    return task.eval()
+    return AudioLM(make_backbone(), FlattenPattern, codec, sampler=Sampler()).eval()
 
 
-def generate_seconds(task: AudioLMTask, n_frames: int, use_cache: bool, repeats: int = 1) -> float:
+def generate_seconds(task: AudioLM, n_frames: int, use_cache: bool, repeats: int = 1) -> float:
     """Seconds to generate ``n_frames`` frames at batch 1, the fastest of ``repeats`` runs: on a
     shared machine other jobs only ever add time."""
     runs = []
     for _ in range(repeats):
         start = time.perf_counter()
-        task.generate(n_frames, batch_size=1, use_cache=use_cache, generator=torch.Generator().manual_seed(0))
+        task.generate_codes(n_frames, batch_size=1, use_cache=use_cache, generator=torch.Generator().manual_seed(0))
         runs.append(time.perf_counter() - start)
     return min(runs)
 
 
-def step_times(task: AudioLMTask, n_frames: int) -> list[float]:
+def step_times(task: AudioLM, n_frames: int) -> list[float]:
     """Seconds between successive backbone calls of one cached run, one per decoding step (a separate
     run from the throughput ones, so that the timing hook does not count in them)."""
     stamps: list[float] = []
     hook = task.backbone.register_forward_pre_hook(lambda *_: stamps.append(time.perf_counter()))
-    task.generate(n_frames, batch_size=1, generator=torch.Generator().manual_seed(0))
+    task.generate_codes(n_frames, batch_size=1, generator=torch.Generator().manual_seed(0))
     hook.remove()
     return [b - a for a, b in zip(stamps, stamps[1:])]
 
 
-def kv_megabytes(task: AudioLMTask, n_tokens: int) -> str:
+def kv_megabytes(task: AudioLM, n_tokens: int) -> str:
     """Keys and values held after ``n_tokens`` positions (read by every attention step there), in MB."""
     cache = task.backbone.new_cache(1, n_tokens)
     if not isinstance(cache, StaticKVCache):

@@ -26,13 +26,14 @@ import torch
 from audiolm.backbones.llama import LlamaBackbone
 from audiolm.codecs.melvq import MelVQCodec
 from audiolm.generation.sampling import Sampler
-from audiolm.tasks.tts.valle.task import TTSTask
-from audiolm.tasks.tts.parallel.task import TTSParallelTask
-from audiolm.text.frontend import TextFrontend
-from audiolm.tasks.tts.parallel.modes.ar import AutoregressiveMode
 from audiolm.tasks.tts.parallel.decoder import AudioDecoder
 from audiolm.tasks.tts.parallel.encoders import AudioEncoder
+from audiolm.tasks.tts.parallel.model import ParallelTTS
+from audiolm.tasks.tts.parallel.modes.ar import AutoregressiveMode
 from audiolm.tasks.tts.parallel.modes.nar import MaskedMode
+from audiolm.tasks.tts.speech import SpeechModel
+from audiolm.tasks.tts.valle.model import VallE
+from audiolm.text.frontend import TextFrontend
 
 TEXT = "The quiet teacher found a red umbrella near the river this morning."
 FRONTEND = TextFrontend("en-us")
@@ -49,35 +50,33 @@ def backbone() -> LlamaBackbone:
     return LlamaBackbone(hidden_size=256, num_layers=6, num_heads=4, intermediate_size=704)
 
 
-def parallel(mode, sampler: Sampler, frames: int) -> TTSParallelTask:
-    task = TTSParallelTask(backbone(), codec(), FRONTEND, mode, AudioEncoder, AudioDecoder, torch.optim.AdamW,
-                           {"warmup_steps": 1, "total_steps": 2}, sampler=sampler)
+def parallel(mode, sampler: Sampler, frames: int) -> ParallelTTS:
+    model = ParallelTTS(backbone(), codec(), FRONTEND, mode, AudioEncoder, AudioDecoder, sampler=sampler)
     with torch.no_grad():
-        if isinstance(task.mode, MaskedMode):  # the duration head says `frames`
-            task.mode.duration.weight.zero_()
-            task.mode.duration.bias.fill_(math.log(frames))
+        if isinstance(model.mode, MaskedMode):  # the duration head says `frames`
+            model.mode.duration.weight.zero_()
+            model.mode.duration.bias.fill_(math.log(frames))
         else:  # EOS never wins
-            task.decoder.heads[:, task.eos_id] = 0
-            task.decoder.heads[:, : task.eos_id] *= 50
-    return task.eval()
+            model.decoder.heads[:, model.eos_id] = 0
+            model.decoder.heads[:, : model.eos_id] *= 50
+    return model.eval()
 
 
-def valle(sampler: Sampler) -> TTSTask:
-    task = TTSTask(backbone(), codec(), FRONTEND, torch.optim.AdamW, {"warmup_steps": 1, "total_steps": 2},
-                   sampler=sampler)  # NAR levels greedy, guided like the AR pass
+def valle(sampler: Sampler) -> VallE:
+    model = VallE(backbone(), codec(), FRONTEND, sampler=sampler)  # NAR levels greedy, guided like the AR pass
     with torch.no_grad():
-        task.ar_head.weight[task.layout.eos].fill_(0)
-        task.ar_head.weight[: task.layout.k] *= 50
-    return task.eval()
+        model.ar_head.weight[model.layout.eos].fill_(0)
+        model.ar_head.weight[: model.layout.k] *= 50
+    return model.eval()
 
 
-def best_time(task, frames: int, repeats: int) -> float:
-    ph, g = FRONTEND.ids(TEXT), torch.Generator(device=task.device).manual_seed(0)
-    prompt = torch.randint(0, task.codec.codebook_size, (task.codec.n_codebooks, task.prompt_frames))
+def best_time(model: SpeechModel, frames: int, repeats: int) -> float:
+    ph, g = FRONTEND.ids(TEXT), torch.Generator(device=model.device).manual_seed(0)
+    prompt = torch.randint(0, model.codec.codebook_size, (model.codec.n_codebooks, model.prompt_frames))
     best = float("inf")
     for _ in range(repeats):
         start = time.perf_counter()
-        codes = task.generate(ph, prompt, frames, generator=g)[0]
+        codes = model.generate_codes(ph, prompt, frames, generator=g)[0]
         if torch.cuda.is_available():
             torch.cuda.synchronize()
         best = min(best, time.perf_counter() - start)
@@ -114,11 +113,11 @@ def main() -> None:
              f"untrained Llama 256 x 6 layers over melvq codes (4 x 256, 50 frames/s), 3 s prompt, one sentence.", "",
              "| model | params | seconds | RTF | forward passes |", "|---|---|---|---|---|"]
     for name, (build, passes) in models.items():
-        task = build().to(args.device)
-        task.codec.to(args.device)
-        best_time(task, 25, 1)  # warm-up
-        seconds = best_time(task, frames, args.repeats)
-        params = sum(p.numel() for p in task.parameters()) / 1e6
+        model = build().to(args.device)
+        model.codec.to(args.device)
+        best_time(model, 25, 1)  # warm-up
+        seconds = best_time(model, frames, args.repeats)
+        params = sum(p.numel() for p in model.parameters()) / 1e6
         lines.append(f"| {name} | {params:.1f}M | {seconds:.2f} | {seconds / args.seconds:.3f} | {passes} |")
         print(lines[-1], flush=True)
     c = codec().to(args.device)

@@ -28,8 +28,7 @@ from audiolm.backbones.mamba2 import Mamba2Backbone
 from audiolm.backbones.transformer import TransformerBackbone
 from audiolm.codecs.melvq import MelVQCodec
 from audiolm.generation.sampling import Sampler
-from audiolm.tasks.tts.valle.task import TTSTask
-from audiolm.tasks.tts.synthesize import generate_level0, generate_levels
+from audiolm.tasks.tts.valle.model import VallE
 from audiolm.text.frontend import TextFrontend
 
 SIZE = {"hidden_size": 256, "num_layers": 6}
@@ -42,17 +41,16 @@ BACKBONES = {
 TEXT = "The quiet teacher found a red umbrella near the river this morning."
 
 
-def build(name: str, device: str) -> TTSTask:
+def build(name: str, device: str) -> VallE:
     torch.manual_seed(0)
     codec = MelVQCodec()
     codec.load_fitted_state({"centroids": torch.randn(codec.n_codebooks, codec.codebook_size, codec.n_mels)})
-    task = TTSTask(BACKBONES[name](), codec, TextFrontend("en-us"), torch.optim.AdamW,
-                   {"warmup_steps": 1, "total_steps": 2}, sampler=Sampler(temperature=0.9, top_k=50))
+    model = VallE(BACKBONES[name](), codec, TextFrontend("en-us"), sampler=Sampler(temperature=0.9, top_k=50))
     with torch.no_grad():  # never EOS: each run decodes exactly the frames asked for
-        task.ar_head.weight[task.layout.eos].fill_(0)
-        task.ar_head.weight[: task.layout.k] *= 50
+        model.ar_head.weight[model.layout.eos].fill_(0)
+        model.ar_head.weight[: model.layout.k] *= 50
     codec.to(device)
-    return task.to(device).eval()
+    return model.to(device).eval()
 
 
 def timed(fn):
@@ -63,23 +61,23 @@ def timed(fn):
     return out, time.perf_counter() - start
 
 
-def real_time_factor(task: TTSTask, seconds: float) -> dict[str, float]:
-    codec, g = task.codec, torch.Generator(device=task.device).manual_seed(0)
-    ph = torch.tensor(task.text.ids(TEXT))
-    prompt = torch.randint(0, codec.codebook_size, (codec.n_codebooks, task.prompt_frames))
+def real_time_factor(model: VallE, seconds: float) -> dict[str, float]:
+    codec, g = model.codec, torch.Generator(device=model.device).manual_seed(0)
+    ph = torch.tensor(model.text.ids(TEXT))
+    prompt = torch.randint(0, codec.codebook_size, (codec.n_codebooks, model.prompt_frames))
     frames = int(seconds * codec.frame_rate)
-    (level0,), ar = timed(lambda: generate_level0(task, ph, prompt, frames, 1, True, g))
-    codes, nar = timed(lambda: generate_levels(task, ph, prompt, level0, g))
+    (level0,), ar = timed(lambda: model.generate_level0(ph, prompt, frames, 1, True, g))
+    codes, nar = timed(lambda: model.generate_levels(ph, prompt, level0, g))
     wav, dec = timed(lambda: codec.decode(codes[None].to(codec.device)))
     audio = wav.shape[-1] / codec.sample_rate
     return {"ar": ar / audio, "nar": nar / audio, "codec": dec / audio, "total": (ar + nar + dec) / audio}
 
 
-def ar_speed(task: TTSTask, n_tokens: int, use_cache: bool) -> float:
-    ph = torch.tensor(task.text.ids(TEXT))
-    prompt = torch.zeros(task.layout.q, task.prompt_frames, dtype=torch.long)
-    g = torch.Generator(device=task.device).manual_seed(0)
-    (level0,), elapsed = timed(lambda: generate_level0(task, ph, prompt, n_tokens, 1, use_cache, g))
+def ar_speed(model: VallE, n_tokens: int, use_cache: bool) -> float:
+    ph = torch.tensor(model.text.ids(TEXT))
+    prompt = torch.zeros(model.layout.q, model.prompt_frames, dtype=torch.long)
+    g = torch.Generator(device=model.device).manual_seed(0)
+    (level0,), elapsed = timed(lambda: model.generate_level0(ph, prompt, n_tokens, 1, use_cache, g))
     assert level0.shape[0] == n_tokens
     return n_tokens / elapsed
 
@@ -94,18 +92,18 @@ def main() -> None:
     p.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "tts.md")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
-    logging.getLogger("audiolm.tasks.tts.synthesize").setLevel(logging.ERROR)  # the max-duration note is intended here
+    logging.getLogger("audiolm.tasks.tts").setLevel(logging.ERROR)  # the max-duration note is intended here
     device = torch.cuda.get_device_name() if args.device.startswith("cuda") else f"{args.threads} CPU threads"
     lines = [f"TTS synthesis on {device}, batch 1, fp32; melvq codes (4 x 256, 50 frames/s), 3 s prompt.", "",
              f"| backbone | params | RTF total | RTF AR | RTF NAR | RTF codec | AR tok/s cached | AR tok/s recompute "
              f"| cached vs recompute @{args.ar_tokens} |", "|---|---|---|---|---|---|---|---|---|"]
     for name in args.backbones:
-        task = build(name, args.device)
-        real_time_factor(task, 0.5)  # warm-up
-        rtf = real_time_factor(task, args.seconds)
-        cached = ar_speed(task, args.ar_tokens, use_cache=True)
-        full = ar_speed(task, args.ar_tokens, use_cache=False)
-        params = sum(p.numel() for p in task.parameters()) / 1e6
+        model = build(name, args.device)
+        real_time_factor(model, 0.5)  # warm-up
+        rtf = real_time_factor(model, args.seconds)
+        cached = ar_speed(model, args.ar_tokens, use_cache=True)
+        full = ar_speed(model, args.ar_tokens, use_cache=False)
+        params = sum(p.numel() for p in model.parameters()) / 1e6
         lines.append(f"| {name} | {params:.1f}M | {rtf['total']:.3f} | {rtf['ar']:.3f} | {rtf['nar']:.3f} | "
                      f"{rtf['codec']:.3f} | {cached:.0f} | {full:.1f} | {cached / full:.1f}x |")
         print(lines[-1], flush=True)

@@ -1,4 +1,4 @@
-"""Shared fixtures: the repo root, a session-wide data folder with a tiny embedded corpus, and a
+"""Shared fixtures: the repo root, a session-wide data folder with a tiny synthetic corpus, and a
 helper to run the entry points as a user would (in a subprocess, from the command line)."""
 
 from __future__ import annotations
@@ -27,12 +27,17 @@ TINY = [
     "trainer.val_check_interval=3",
     "trainer.log_every_n_steps=1",
     "trainer.limit_val_batches=2",
-    "task.scheduler.warmup_steps=2",
+    "optim.scheduler.warmup_steps=2",
     "eval.n_samples=2",
     "eval.sample_seconds=0.6",
     "eval.prompt_seconds=0.3",
     "eval.batch_size=2",
 ]
+
+# The captioner on the tiny embedded caption corpus.
+CAPTION_TINY = ["task=caption", "data.n_clips=40", "data.batch_size=4", "trainer.max_steps=4",
+                "trainer.val_check_interval=2", "trainer.limit_val_batches=2", "trainer.log_every_n_steps=1",
+                "optim.scheduler.warmup_steps=1"]
 
 # The VALL-E task on the same tiny corpus (TTS targets are never cut, so no segment length).
 TTS_TINY = ["task=tts", "model=llama", "logger=csv", "eval.n_samples=2", "eval.max_seconds=0.5",
@@ -60,3 +65,22 @@ def trained_run(data_dir, tmp_path_factory) -> Path:
     run_dir = tmp_path_factory.mktemp("run")
     run_entry("train.py", *TINY, f"paths.data_dir={data_dir}", f"hydra.run.dir={run_dir}")
     return run_dir
+
+
+@pytest.fixture(scope="session")
+def tts_run(data_dir, tmp_path_factory) -> Path:
+    """A tiny VALL-E run (train.py with TTS_TINY overrides)."""
+    run_dir = tmp_path_factory.mktemp("tts_run")
+    run_entry("train.py", *TTS_TINY, f"paths.data_dir={data_dir}", f"hydra.run.dir={run_dir}")
+    return run_dir
+
+
+@pytest.fixture(scope="session")
+def caption_run(data_dir, tmp_path_factory) -> tuple[Path, Path]:
+    """A tiny captioner with a frozen LLM (so only the projector trains), trained 4 steps, then resumed to 6."""
+    first, resumed = tmp_path_factory.mktemp("caption_run"), tmp_path_factory.mktemp("caption_resumed")
+    common = [*CAPTION_TINY, "task.train_llm=false", f"paths.data_dir={data_dir}"]
+    run_entry("train.py", *common, f"hydra.run.dir={first}")
+    run_entry("train.py", *common, "trainer.max_steps=6", f"ckpt_path={first}/checkpoints/last.ckpt",
+              f"hydra.run.dir={resumed}")
+    return first, resumed

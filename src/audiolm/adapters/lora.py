@@ -80,18 +80,21 @@ def add_lora(module: nn.Module, settings: LoraSettings, defaults: tuple[str, ...
     log.info("LoRA rank %d on %s: %.3fM trainable parameters", settings.rank, config.target_modules, n / 1e6)
 
 
-def load_base(task: nn.Module, path: str) -> None:
-    """The weights (and codec state) of the checkpoint being finetuned, into ``task`` with its adapters."""
+def load_base(model: nn.Module, path: str) -> None:
+    """The weights (and what travels with them, such as the codec state) of the checkpoint being
+    finetuned, into ``model`` with its adapters."""
+    from audiolm.checkpoints import model_weights
+
     if not Path(path).is_file():
         raise MissingFileError(f"task.lora.base checkpoint not found: {path}; give the checkpoint of the model to finetune")
     state = torch.load(path, map_location="cpu", weights_only=True)
-    own = {k for k in task.state_dict() if "lora_" not in k}
-    weights = {_adapted_name(k, own): v for k, v in state["state_dict"].items() if "lora_" not in k}
+    own = {k for k in model.state_dict() if "lora_" not in k}
+    weights = {_adapted_name(k, own): v for k, v in model_weights(state["state_dict"]).items() if "lora_" not in k}
     if set(weights) != own:
         raise ConfigError(f"task.lora.base {path} does not fit this model (keys differ, e.g. "
                           f"{sorted(set(weights) ^ own)[:3]}); use the model settings it was trained with")
-    task.load_state_dict(weights, strict=False)
-    task.on_load_checkpoint(state)
+    model.load_state_dict(weights, strict=False)
+    model.load_extra_state(state)
 
 
 def _adapted_name(key: str, names: set[str]) -> str:

@@ -21,10 +21,12 @@ def load_audio(path: str | Path, sample_rate: int, offset: float = 0.0, duration
         frames = -1 if duration is None else int(round(duration * sr))
         f.seek(start)
         data = f.read(frames, dtype="float32", always_2d=True)  # [T, C]
-    wav = torch.from_numpy(np.ascontiguousarray(data.mean(axis=1)))[None]
-    if sr != sample_rate:
-        wav = AF.resample(wav, sr, sample_rate)
-    return wav
+    return resample(torch.from_numpy(np.ascontiguousarray(data.mean(axis=1)))[None], sr, sample_rate)
+
+
+def resample(wav: torch.Tensor, from_rate: int, to_rate: int) -> torch.Tensor:
+    """wav [..., T] at ``from_rate`` -> at ``to_rate`` (unchanged when the rates agree)."""
+    return wav if from_rate == to_rate else AF.resample(wav, from_rate, to_rate)
 
 
 def save_audio(path: str | Path, wav: torch.Tensor, sample_rate: int) -> Path:

@@ -19,7 +19,6 @@ from collections.abc import Callable
 from types import ModuleType
 
 import torch
-import torch.nn.functional as F
 from transformers import DynamicCache, PreTrainedModel
 from transformers.cache_utils import Cache
 
@@ -96,20 +95,6 @@ class SSMDecodeCache(DynamicCache):
         if self.neg_a is None:
             self.neg_a = [-torch.exp(layer.mixer.A_log.float()) for layer in layers]
         return self.neg_a
-
-
-def causal_conv_step(conv_state: torch.Tensor, x: torch.Tensor, conv1d: torch.nn.Conv1d) -> torch.Tensor:
-    """One position of a depthwise causal conv: shift x [B, C] into conv_state [B, C, K] (in place,
-    as transformers' own single-step update does) and return the conv output [B, C], before activation."""
-    conv_state.copy_(conv_state.roll(-1, dims=-1))
-    conv_state[:, :, -1] = x
-    out = (conv_state * conv1d.weight[:, 0]).sum(-1)
-    return out if conv1d.bias is None else out + conv1d.bias
-
-
-def rms_norm(x: torch.Tensor, norm: torch.nn.Module) -> torch.Tensor:
-    """transformers' RMSNorm modules (Mamba, Llama) as one fused op, for the decoding paths."""
-    return F.rms_norm(x, norm.weight.shape, norm.weight, norm.variance_epsilon)
 
 
 def _any_on_cuda(args: tuple, kwargs: dict) -> bool:

@@ -63,7 +63,7 @@ def _safetensors_file(path: Path) -> Iterator[tuple[str, torch.Tensor]]:
     from safetensors import safe_open
 
     with safe_open(str(path), framework="pt") as f:
-        for name in f.keys():
+        for name in f.keys():  # noqa: SIM118 - safe_open is no dict: it has keys() but is not iterable
             yield name, f.get_tensor(name)
 
 

@@ -1,11 +1,13 @@
 """Prepare corpora and print where their manifest is (point ``data=manifest data.path`` at it):
 
-    python -m audiolm.cli.prepare embedded --root data --n 400
+    python -m audiolm.cli.prepare synthetic --root data --n 800    # the espeak-ng corpus of data=synthetic
     python -m audiolm.cli.prepare folder /path/to/audio [--segment-seconds 10 --split silence ...]
-    python -m audiolm.cli.prepare manifest list.csv|list.jsonl
+    python -m audiolm.cli.prepare media list.csv|list.jsonl        # the media files a list names (data=media)
     python -m audiolm.cli.prepare musiccaps --csv musiccaps-public.csv --audio-dir clips/
 
-Each prints a per-speaker summary, what was dropped or skipped and why, and the manifest's path.
+Each prints a per-speaker summary with the train/val split a run makes of it (``audiolm.data.split``,
+at ``--val-percent``, the run's ``data.val_percent``), what was dropped or skipped and why, and the
+manifest's path.
 """
 
 from __future__ import annotations
@@ -21,26 +23,38 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from audiolm.data.corpora.speech import synthesize_corpus
+from audiolm.data.corpora.musiccaps import read_musiccaps
+from audiolm.data.corpora.speech import N_UTTERANCES, synthesize_corpus
 from audiolm.data.manifest import read_manifest
 from audiolm.data.prepare.pipeline import REPORT, PrepareOptions, prepare
-from audiolm.data.prepare.sources import Sources, read_media_list, read_musiccaps, scan_folder
+from audiolm.data.prepare.sources import Sources, read_media_list, scan_folder
+from audiolm.data.split import VAL_PERCENT, check_val_percent, side_of
 from audiolm.errors import AudiolmError
 
 
-def summary_table(manifest: Path) -> Table:
-    """Per-speaker utterance counts, hours and train/val split, with a total row."""
+def summary_rows(manifest: Path, val_percent: float = VAL_PERCENT) -> list[tuple[str, int, float, int, int]]:
+    """(speaker, utterances, hours, train, val) per speaker, then a ``total`` row. The split is the one a run
+    makes (``audiolm.data.split``): a row's split or group column, else a hash of its id."""
     rows = read_manifest(manifest)
-    table = Table(title=f"{manifest.parent.name}: {len(rows)} utterances")
+    sides = [side_of(r.id, val_percent, r.extra) for r in rows]
+    speakers = sorted({r.speaker or "-" for r in rows})  # rows without a speaker count under "-"
+    out = []
+    for name in [*speakers, "total"]:
+        picked = [k for k, r in enumerate(rows) if name == "total" or (r.speaker or "-") == name]
+        counts = Counter(sides[k] for k in picked)
+        out.append((name, len(picked), sum(rows[k].duration for k in picked) / 3600, counts["train"], counts["val"]))
+    return out
+
+
+def summary_table(manifest: Path, val_percent: float = VAL_PERCENT) -> Table:
+    """Per-speaker utterance counts, hours and train/val split, with a total row."""
+    rows = summary_rows(manifest, val_percent)
+    table = Table(title=f"{manifest.parent.name}: {rows[-1][1]} utterances (val: split column, else "
+                        f"{val_percent:g}% by id hash)")
     for col in ("speaker", "utterances", "hours", "train", "val"):
         table.add_column(col, justify="left" if col == "speaker" else "right")
-    # Rows without a speaker or split (hand-written manifests) still count, under a "-" bucket.
-    speakers = sorted({r.speaker or "-" for r in rows})
-    for name in [*speakers, "total"]:
-        group = rows if name == "total" else [r for r in rows if (r.speaker or "-") == name]
-        splits = Counter(str(r.extra.get("split", "-")) for r in group)
-        table.add_row(name, str(len(group)), f"{sum(r.duration for r in group) / 3600:.3f}",
-                      str(splits["train"]), str(splits["val"]), end_section=name == speakers[-1])
+    for name, n, hours, train, val in rows:
+        table.add_row(name, str(n), f"{hours:.3f}", str(train), str(val), end_section=name == rows[-2][0])
     return table
 
 
@@ -81,22 +95,26 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m audiolm.cli.prepare",
                                      description="Prepare a corpus and print where its manifest is.")
     sub = parser.add_subparsers(dest="corpus", required=True)
-    emb = sub.add_parser("embedded", help="synthesise the built-in English corpus with espeak-ng (cached)")
+    emb = sub.add_parser("synthetic", help="synthesise the English speech corpus of data=synthetic with espeak-ng "
+                                           "(cached)")
     emb.add_argument("--root", default="data", help="folder that receives embedded-<hash>/ (default: data)")
-    emb.add_argument("--n", type=int, default=400, help="number of utterances (default: 400)")
+    emb.add_argument("--n", type=int, default=N_UTTERANCES, help=f"number of utterances (default: {N_UTTERANCES})")
     emb.add_argument("--sample-rate", type=int, default=16000)
     emb.add_argument("--seed", type=int, default=0, help="seed of the sentence generator")
     emb.add_argument("--workers", type=int, default=min(4, os.cpu_count() or 1), help="parallel espeak-ng processes")
     emb.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     folder = sub.add_parser("folder", help="every audio/video file under a folder ({group}/{speaker}/... layout)")
     folder.add_argument("root", type=Path)
-    media = sub.add_parser("manifest", help="the media files a CSV/JSONL list names (a 'path' column)")
+    media = sub.add_parser("media", help="the media files a CSV/JSONL list names (a 'path' column), as data=media")
     media.add_argument("list", type=Path)
     caps = sub.add_parser("musiccaps", help="a MusicCaps-format CSV over local audio files")
     caps.add_argument("--csv", type=Path, required=True)
     caps.add_argument("--audio-dir", type=Path, required=True)
     for p in (folder, media, caps):
         _add_prepare_options(p)
+    for p in (emb, folder, media, caps):
+        p.add_argument("--val-percent", type=float, default=VAL_PERCENT,
+                       help=f"data.val_percent the summary splits by (default: {VAL_PERCENT:g})")
     emb.set_defaults(make=lambda a: synthesize_corpus(a.root, n_utterances=a.n, sample_rate=a.sample_rate, seed=a.seed,
                                                       workers=a.workers, progress=not a.no_progress))
     folder.set_defaults(make=lambda a: _prepare(a, scan_folder(a.root, exclude=Path(a.cache_dir))))
@@ -112,12 +130,13 @@ def _prepare(args: argparse.Namespace, sources: Sources) -> Path:
 def main(argv: list[str] | None = None) -> Path:
     args = _parser().parse_args(argv)
     try:
+        check_val_percent(args.val_percent, "--val-percent")
         manifest = args.make(args)
     except AudiolmError as e:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(1)
     console = Console()
-    console.print(summary_table(manifest))
+    console.print(summary_table(manifest, args.val_percent))
     report = manifest.parent / REPORT
     if report.is_file():
         for line in report_lines(json.loads(report.read_text())):

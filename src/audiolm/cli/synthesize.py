@@ -4,11 +4,14 @@
     python -m audiolm.cli.synthesize "$(cat story.txt)" --ref me.wav --out story.wav ckpt=model.fp16.safetensors \\
         --adapter voice.safetensors --rolling-context sampling.temperature=0.9 sampling.cfg_scale=2
 
-``ckpt`` is a training checkpoint (its config.yaml beside it) or an export (``audiolm.cli.export``) of
-``task=tts`` or ``task=tts_parallel``; other ``key=value`` arguments override its config (``sampling.*``,
-e.g. ``task.mode.steps=32`` for parallel NAR demasking; the language is ``--language``). Long text is
-split into sentences, each spoken in turn and joined. Without ``--ref`` the voice is the model's
-own choice.
+``ckpt`` is a training checkpoint (its config.yaml beside it), a run folder or an export
+(``audiolm.cli.export``) of ``task=tts`` or ``task=tts_parallel``; other ``key=value`` arguments
+override its config (``sampling.*``, e.g. ``task.model.mode.steps=32`` for parallel NAR demasking;
+the language is ``--language``). Long text is split into sentences, each spoken in turn and
+joined. Without ``--ref`` the voice is the model's own choice. The same call from Python::
+
+    model = audiolm.checkpoints.load_model(ckpt)
+    model.generate(SpeechRequest(text, reference=Audio.load("me.wav", model.codec.sample_rate)))
 """
 
 from __future__ import annotations
@@ -20,18 +23,15 @@ from pathlib import Path
 
 import torch
 
-from audiolm.audio.io import save_audio
-from audiolm.cli.export import load_model, split_args
-from audiolm.runs import exit_on_user_error
-from audiolm.tasks.tts.prompt import load_prompt
-from audiolm.tasks.tts.synthesize import synthesize
-from audiolm.text.frontend import TextFrontend
+from audiolm.cli.export import split_args
 
 log = logging.getLogger("audiolm")
 
 
-def parse(rest: list[str]) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m audiolm.cli.synthesize", description=__doc__.splitlines()[0])
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m audiolm.cli.synthesize", description=__doc__.splitlines()[0],
+                                usage="%(prog)s TEXT --out FILE ckpt=<run dir, .ckpt or .safetensors> [--ref WAV] "
+                                      "[options] [key=value ...]")
     p.add_argument("text", help="text to speak ('-' reads it from standard input)")
     p.add_argument("--ref", type=Path, help="prompt audio: a few seconds of the voice to imitate")
     p.add_argument("--out", type=Path, required=True, help="output WAV")
@@ -43,30 +43,38 @@ def parse(rest: list[str]) -> argparse.Namespace:
                    help="each sentence's end becomes the prompt of the next (steadier voice over long text)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    return p.parse_args(rest)
+    return p
 
 
-@exit_on_user_error
 def main(argv: list[str] | None = None) -> Path:
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s: %(message)s")
-    ckpt, overrides, rest = split_args(sys.argv[1:] if argv is None else argv)
-    args = parse(rest)
-    text = sys.stdin.read() if args.text == "-" else args.text
-    _, codec, task = load_model(ckpt, overrides, args.adapter)
-    if args.language:
-        task.text = TextFrontend(args.language, task.text.vocab.symbols)
-    task.to(args.device)
-    codec.to(args.device)
-    task.text.phonemes(text)  # bad text fails before the prompt is encoded
-    prompt = load_prompt(args.ref, task) if args.ref else None
-    if prompt is None:
-        log.warning("no --ref prompt: the voice is the model's own choice")
-    generator = torch.Generator(device=args.device).manual_seed(args.seed)
-    wav = synthesize(task, text, prompt, max_seconds=args.max_seconds, max_chars=args.max_chars,
-                     rolling_context=args.rolling_context, generator=generator)
-    save_audio(args.out, wav, codec.sample_rate)
-    print(f"wrote {args.out} ({wav.shape[-1] / codec.sample_rate:.2f} s at {codec.sample_rate} Hz)")
-    return args.out
+    # Loading a model pulls in Hydra, Lightning and the codecs: imported here, so --help answers at once.
+    from audiolm.checkpoints import load_model
+    from audiolm.runs import exit_on_user_error
+    from audiolm.tasks.inference import SpeechRequest
+    from audiolm.tasks.tts.prompt import read_prompt
+
+    @exit_on_user_error
+    def run(argv: list[str]) -> Path:
+        logging.basicConfig(level=logging.INFO, format="%(levelname)s: %(message)s")
+        p = parser()
+        if {"-h", "--help"} & set(argv):
+            p.parse_args(["--help"])
+        ckpt, overrides, rest = split_args(argv)
+        args = p.parse_args(rest)
+        text = sys.stdin.read() if args.text == "-" else args.text
+        model = load_model(ckpt, overrides, args.adapter, args.device)
+        # The model checks the text before it encodes the reference: bad text fails first.
+        reference = read_prompt(args.ref, model.codec.sample_rate) if args.ref else None
+        if reference is None:
+            log.warning("no --ref prompt: the voice is the model's own choice")
+        result = model.generate(SpeechRequest(text, reference, max_seconds=args.max_seconds, max_chars=args.max_chars,
+                                              rolling_context=args.rolling_context, language=args.language,
+                                              seed=args.seed))
+        audio = result.audio[0].save(args.out)
+        print(f"wrote {audio} ({result.audio[0].seconds:.2f} s at {result.audio[0].sample_rate} Hz)")
+        return args.out
+
+    return run(sys.argv[1:] if argv is None else argv)
 
 
 if __name__ == "__main__":

@@ -14,7 +14,6 @@ caption with audio it may not describe.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
@@ -28,6 +27,7 @@ from torch.utils.data import DataLoader, Dataset
 from audiolm.audio.io import load_audio
 from audiolm.data.manifest import read_manifest
 from audiolm.data.samplers import BucketBatchSampler
+from audiolm.data.split import check_val_percent, declared_side, side_of
 from audiolm.errors import DataError
 
 log = logging.getLogger(__name__)
@@ -43,7 +43,7 @@ class CaptionClip:
     caption: str
     offset: float = 0.0
     duration: float | None = None
-    split: str | None = None  # "train" / "val", or None to split by a hash of the id
+    split: str | None = None  # "train" / "val" (any name ``audiolm.data.split`` knows), or None: a hash of the id
 
     def seconds(self) -> float:
         if self.duration is not None:
@@ -80,7 +80,8 @@ class CaptionDataModule(L.LightningDataModule, ABC):
     def __init__(self, batch_size: int = 8, num_workers: int = 0, val_percent: float = 10.0,
                  max_seconds: float = 30.0, seed: int = 0):
         super().__init__()
-        self.batch_size, self.num_workers, self.val_percent = batch_size, num_workers, val_percent
+        self.batch_size, self.num_workers = batch_size, num_workers
+        self.val_percent = check_val_percent(val_percent)
         self.max_seconds, self.seed = max_seconds, seed
         self.train_clips: list[CaptionClip] | None = None
         self.val_clips: list[CaptionClip] = []
@@ -120,14 +121,12 @@ class CaptionDataModule(L.LightningDataModule, ABC):
         return kept
 
     def _split(self, clip: CaptionClip) -> str:
-        if clip.split is not None:
-            return "val" if clip.split in ("val", "valid", "validation", "test", "eval") else "train"
-        bucket = int(hashlib.sha1(clip.id.encode()).hexdigest(), 16) % 10000
-        return "val" if bucket < self.val_percent * 100 else "train"
+        """The clip's side by the one split rule (``audiolm.data.split``)."""
+        return side_of(clip.id, self.val_percent, {"split": clip.split})
 
     def _loader(self, clips: list[CaptionClip], train: bool) -> DataLoader:
         epoch = self.trainer.current_epoch if self.trainer is not None else 0
-        lengths = [int(c.seconds() * 100) for c in clips]
+        lengths = [int(c.seconds() * 100) for c in clips]  # centiseconds: a bucketing key, not code frames
         sampler = BucketBatchSampler(lengths, self.batch_size, shuffle=train, seed=self.seed, start_epoch=epoch)
         return DataLoader(CaptionDataset(clips), batch_sampler=sampler, collate_fn=collate_captions,
                           num_workers=self.num_workers, persistent_workers=self.num_workers > 0)
@@ -140,7 +139,8 @@ class CaptionDataModule(L.LightningDataModule, ABC):
 
 
 class ManifestCaptions(CaptionDataModule):
-    """Clips from a manifest (JSON lines): ``text`` is the caption, an optional ``split`` column the split."""
+    """Clips from a manifest (JSON lines): ``text`` is the caption, an optional ``split`` (or
+    ``is_audioset_eval``) column the split."""
 
     def __init__(self, manifest: str, **kwargs):
         super().__init__(**kwargs)
@@ -151,7 +151,7 @@ class ManifestCaptions(CaptionDataModule):
 
 
 def manifest_clips(path: Path) -> list[CaptionClip]:
-    """The clips of a manifest: ``text`` is the caption, ``split`` (optional) the split."""
+    """The clips of a manifest: ``text`` is the caption; a ``split`` or group column (optional) the split."""
     return [CaptionClip(id=u.id, path=str(u.resolve(path.parent)), caption=u.text, offset=u.offset,
-                        duration=u.duration, split=u.extra.get("split"))
+                        duration=u.duration, split=declared_side(u.extra, u.id))
             for u in read_manifest(path)]

@@ -23,11 +23,12 @@ from typing import Any
 import lightning as L
 from torch.utils.data import DataLoader
 
-from audiolm.codecs.base import AudioCodec
+from audiolm.codecs.base import AudioCodec, seconds_to_frames
 from audiolm.data.prepare.corpus import Corpus, FolderCorpus, ManifestCorpus, MediaListCorpus, MusicCapsCorpus
 from audiolm.data.lm import CodeWindows
 from audiolm.data.prepare.pipeline import PrepareOptions
 from audiolm.data.samplers import BucketBatchSampler
+from audiolm.data.split import VAL_PERCENT, check_val_percent, split_indices
 from audiolm.data.tokens.store import TokenStore
 from audiolm.data.tokens.tokenize import tokenize_manifest
 from audiolm.errors import DataError
@@ -41,7 +42,7 @@ def store_root_for(manifest: Path, tokens_dir: str | Path) -> Path:
 
 class TokenDataModule(L.LightningDataModule):
     def __init__(self, corpus: Corpus, codec: AudioCodec, tokens_dir: str, segment_seconds: float = 10.0,
-                 batch_size: int = 16, num_workers: int = 0, val_percent: float = 5.0,
+                 batch_size: int = 16, num_workers: int = 0, val_percent: float = VAL_PERCENT,
                  tokenize_batch_size: int = 16, tokenize_device: str = "auto", seed: int = 0,
                  annotate: Callable[[Path], Path] | None = None, items: Callable[..., CodeWindows] | None = None):
         """``annotate(manifest) -> manifest`` runs before tokenisation; ``items(store, indices, max_frames,
@@ -50,13 +51,14 @@ class TokenDataModule(L.LightningDataModule):
         self.annotate, self.items = annotate, items or CodeWindows
         self.corpus, self.codec, self.tokens_dir = corpus, codec, tokens_dir
         self.segment_seconds, self.batch_size, self.num_workers = segment_seconds, batch_size, num_workers
-        self.val_percent, self.seed = val_percent, seed
+        self.val_percent, self.seed = check_val_percent(val_percent), seed
         self.tokenize_batch_size, self.tokenize_device = tokenize_batch_size, tokenize_device
         self.store: TokenStore | None = None
 
     @property
     def max_frames(self) -> int:
-        return max(int(self.segment_seconds * self.codec.frame_rate), 1)
+        """``segment_seconds`` in code frames (nearest frame, at least one)."""
+        return seconds_to_frames(self.segment_seconds, self.codec.frame_rate)
 
     def _tokenize(self) -> TokenStore:
         manifest = self.corpus.manifest()
@@ -78,18 +80,12 @@ class TokenDataModule(L.LightningDataModule):
         if not self.train_indices or not self.val_indices:
             raise DataError(f"{self.store.path}: the split left {len(self.train_indices)} train and "
                              f"{len(self.val_indices)} val items; the corpus needs at least one of each "
-                             f"(adjust data.val_percent or the manifest's 'split' column).")
+                             f"(adjust data.val_percent or the manifest's 'split' column)")
 
     def split(self) -> tuple[list[int], list[int]]:
-        """The manifest's ``split`` column when it has one, else a stable hash of each id."""
-        train, val = [], []
-        for i, e in enumerate(self.store.entries):
-            split = (e.get("extra") or {}).get("split")
-            if split is None:
-                bucket = int(hashlib.sha1(e["id"].encode()).hexdigest(), 16) % 10000
-                split = "val" if bucket < self.val_percent * 100 else "train"
-            (val if split == "val" else train).append(i)
-        return train, val
+        """(train, val) store positions by the one split rule (``audiolm.data.split``): a row's ``split`` or
+        group column, else a stable hash of its id against ``val_percent``."""
+        return split_indices(((e["id"], e.get("extra")) for e in self.store.entries), self.val_percent)
 
     def _loader(self, indices: list[int], train: bool) -> DataLoader:
         dataset = self.items(self.store, indices, self.max_frames, train)

@@ -24,6 +24,7 @@ import torch
 from torch.utils.data import Dataset
 
 from audiolm.audio.io import load_audio
+from audiolm.codecs.base import seconds_to_frames
 from audiolm.data.manifest import Utterance, read_manifest, write_manifest
 from audiolm.data.prepare.similar import similar_utterances
 from audiolm.data.tokens.store import TokenStore
@@ -70,9 +71,9 @@ class TTSAnnotate:
         out = self.cache_dir / f"{manifest.parent.name}-tts-{self._key(manifest)}" / "manifest.jsonl"
         if out.is_file():
             return out
-        rows, root = read_manifest(manifest), manifest.parent
+        rows, root = read_manifest(manifest), manifest.resolve().parent
         for r in rows:
-            r.path = str(r.resolve(root))  # the annotated manifest lives elsewhere
+            r.path = str(r.resolve(root))  # absolute: the annotated manifest lives elsewhere, data_dir may be relative
         transcribed = self._transcribe(rows, manifest)
         kept, skipped = [], []
         phonemes = self.text.phonemizer.phonemize_or_none([r.text for r in rows])
@@ -127,9 +128,9 @@ class TTSItems(Dataset):
     def __init__(self, store: TokenStore, indices: list[int], max_frames: int, train: bool, text: TextFrontend,
                  prompt_seconds: float = 3.0, similar_p: float = 0.5):
         if prompt_seconds <= 0:
-            raise ConfigError(f"data.items.prompt_seconds (task.prompt_seconds) must be > 0, got {prompt_seconds}")
+            raise ConfigError(f"data.items.prompt_seconds (task.model.prompt_seconds) must be > 0, got {prompt_seconds}")
         self.store, self.train, self.similar_p = store, train, similar_p
-        self.prompt_frames = max(int(round(prompt_seconds * store.frame_rate)), 1)
+        self.prompt_frames = seconds_to_frames(prompt_seconds, store.frame_rate)
         entries = store.entries
         no_text = [i for i in indices if "phonemes" not in (entries[i].get("extra") or {})]
         if no_text:

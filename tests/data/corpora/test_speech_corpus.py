@@ -154,6 +154,6 @@ def test_too_few_utterances_is_rejected(tmp_path):
 def test_cli_reports_manifest_and_summary(corpus, monkeypatch, capsys):
     forbid_espeak(monkeypatch)
     root = corpus.parent.parent
-    assert prepare.main(["embedded", "--root", str(root), "--n", str(N), "--no-progress"]) == corpus
+    assert prepare.main(["synthetic", "--root", str(root), "--n", str(N), "--no-progress"]) == corpus
     out = capsys.readouterr().out
     assert "manifest:" in out and "us_male" in out and "total" in out and str(N) in out

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import subprocess
 import tracemalloc
 from fractions import Fraction
@@ -27,7 +28,9 @@ from audiolm.data.prepare import pipeline as prep
 from audiolm.audio.loudness import LoudnessMeter, k_weighting
 from audiolm.data.manifest import read_manifest
 from audiolm.data.prepare.pipeline import REPORT, PrepareOptions, prepare
-from audiolm.data.prepare.sources import read_media_list, read_musiccaps, scan_folder
+from audiolm.data.corpora.musiccaps import read_musiccaps
+from audiolm.data.prepare.sources import read_media_list, scan_folder
+from audiolm.data.split import side_of
 from audiolm.errors import ConfigError, DataError, MissingFileError
 
 SR = 16000
@@ -208,6 +211,9 @@ def test_musiccaps_csv_ingests_clips_with_captions(tmp_path):
     assert by_id["AAAAAAAAAAA"].text == "A mellow, string melody."
     assert by_id["AAAAAAAAAAA"].extra["aspect_list"] == ["low quality", "sustained strings melody"]
     assert by_id["AAAAAAAAAAA"].extra["is_audioset_eval"] is True
+    # the token datamodules hold is_audioset_eval clips out, as the captioner does
+    assert {r.id: side_of(r.id, 5.0, r.extra) for r in rows} == {"AAAAAAAAAAA": "val", "BBBBBBBBBBB": "train",
+                                                                "CCCCCCCCCCC": "train"}
     assert by_id["AAAAAAAAAAA"].extra["clip"] == "file is the clip"
     c = by_id["CCCCCCCCCCC"]
     assert c.extra["clip"] == "cut from file" and c.extra["source_start"] == 30.0
@@ -360,3 +366,29 @@ def test_cli_prints_summary_drops_and_manifest(tmp_path, capsys):
                          "--segment-seconds", "5", "--no-progress"])
     out = capsys.readouterr().out
     assert "spk" in out and "2 dropped" in out and "2 mostly silent" in out and str(manifest) in out.replace("\n", "")
+
+
+def test_cli_summary_splits_folder_corpora_as_the_run_does(tmp_path, capsys):
+    """Folder corpora have no split column: the summary used to say train 0 / val 0 for every speaker."""
+    for speaker in ("ann", "bob"):
+        write(tmp_path / "in" / speaker / "long.wav", tone(60.0, amp=0.2, freq=200 if speaker == "ann" else 300))
+    manifest = cli.main(["folder", str(tmp_path / "in"), "--cache-dir", str(tmp_path / "cache"), "--segment-seconds",
+                         "1", "--val-percent", "10", "--no-progress"])
+    rows = cli.summary_rows(manifest, 10.0)
+    assert [r[0] for r in rows] == ["ann", "bob", "total"]
+    assert all(n == 60 and train + val == n and train > 0 and val > 0 for _, n, _, train, val in rows[:2])
+    utts = read_manifest(manifest)
+    expected_val = sum(side_of(u.id, 10.0, u.extra) == "val" for u in utts)
+    assert rows[-1][1:] == (120, pytest.approx(120 / 3600), 120 - expected_val, expected_val)
+    out = " ".join(capsys.readouterr().out.split())
+    assert re.search(rf"total │ 120 │ [0-9.]+ │ {120 - expected_val} │ {expected_val} │", out) and "10% by id hash" in out
+
+
+def test_cli_media_subcommand_prepares_the_files_a_list_names(tmp_path, capsys):
+    write(tmp_path / "m" / "a.wav", tone(3.0, amp=0.2))
+    (tmp_path / "list.csv").write_text("path,speaker\nm/a.wav,ann\n")
+    manifest = cli.main(["media", str(tmp_path / "list.csv"), "--cache-dir", str(tmp_path / "cache"), "--no-progress"])
+    assert [(r.id, r.speaker) for r in read_manifest(manifest)] == [("m/a#0000", "ann")]
+    with pytest.raises(SystemExit):  # the old name, which said nothing about what it does, is gone
+        cli.main(["manifest", str(tmp_path / "list.csv")])
+    assert "invalid choice: 'manifest'" in capsys.readouterr().err

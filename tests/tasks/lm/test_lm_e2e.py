@@ -75,11 +75,13 @@ def test_speechtokenizer_without_weights_names_what_is_missing(tmp_path):
     assert "Traceback" not in proc.stderr
 
 
-def test_multirun_grid_over_backbones(data_dir, tmp_path):
-    run_entry("train.py", "-m", "model=mamba,llama", *TINY, "trainer.max_steps=3", "logger=csv",
-              f"paths.data_dir={data_dir}", f"hydra.sweep.dir={tmp_path}")
+def test_multirun_grid_over_backbones_ends_with_a_table_of_objectives(data_dir, tmp_path):
+    proc = run_entry("train.py", "-m", "model=mamba,llama", *TINY, "trainer.max_steps=3", "logger=csv",
+                     f"paths.data_dir={data_dir}", f"hydra.sweep.dir={tmp_path}")
     for job in ("0", "1"):
         assert (tmp_path / job / "checkpoints" / "last.ckpt").is_file()
+    assert "sweep: val/nll per job" in proc.stdout and "model=llama" in proc.stdout
+    assert "missing" not in proc.stdout, "every job validated, even one shorter than val_check_interval"
 
 
 def test_wandb_logger_works_offline(data_dir, tmp_path):

@@ -1,4 +1,4 @@
-"""TTS end to end on the embedded corpus, as a user runs it: prepare -> train -> checkpoint -> synthesize
+"""TTS end to end on the synthetic corpus, as a user runs it: prepare -> train -> checkpoint -> synthesize
 (from the checkpoint and from exports) -> eval with ASR and speaker scores; bad input on the way."""
 
 from __future__ import annotations
@@ -11,17 +11,11 @@ import pytest
 import soundfile as sf
 
 from audiolm.cli import export, prepare_tts, synthesize
+
 from conftest import TTS_TINY, run_entry
 from support.tts_models import tiny_whisper_checkpoint, tiny_xvector_model
 
 # The LM's tiny settings, less its window length and eval keys: TTS keeps whole utterances.
-
-
-@pytest.fixture(scope="module")
-def tts_run(data_dir, tmp_path_factory) -> Path:
-    run_dir = tmp_path_factory.mktemp("tts_run")
-    run_entry("train.py", *TTS_TINY, f"paths.data_dir={data_dir}", f"hydra.run.dir={run_dir}")
-    return run_dir
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +42,8 @@ def test_items_prompt_with_another_utterance_of_the_same_speaker(data_dir):
     from audiolm.text.frontend import TextFrontend
 
     store = prepare_tts.main([f"paths.data_dir={data_dir}", *[o for o in TTS_TINY if o.startswith("data.corpus")]])
-    val = TTSItems(store, list(range(len(store))), max_frames=10_000, train=False, text=TextFrontend(), prompt_seconds=0.5)
+    val = TTSItems(store, list(range(len(store))), max_frames=10_000, train=False, text=TextFrontend(),
+                   prompt_seconds=0.5)
     for k in range(0, len(val), 5):
         i, item = val.indices[k], val[k]
         speaker = store.entries[i]["speaker"]
@@ -112,13 +107,26 @@ def test_eval_scores_samples_with_asr_and_speaker_models(tts_run, tmp_path):
 
 
 def test_scores_without_models_are_skipped_with_a_note(tts_run, tmp_path):
-    from audiolm.runs import load_checkpoint
+    from audiolm.checkpoints import load_task
 
-    _, _, datamodule, task = load_checkpoint(tts_run / "checkpoints" / "last.ckpt")
+    _, datamodule, task = load_task(tts_run / "checkpoints" / "last.ckpt")
     datamodule.setup("validate")
     out = task.eval().write_samples(datamodule, tmp_path, n_samples=1, batch_size=1, seed=0, max_seconds=0.2)
-    assert len(out["samples"]) == 1 and out["metrics"] == {}
-    assert any("eval.asr_checkpoint" in n for n in out["notes"]) and any("eval.speaker_model" in n for n in out["notes"])
+    assert len(out.rows) == 1 and out.metrics == {}
+    assert any("eval.asr_checkpoint" in n for n in out.notes) and any("eval.speaker_model" in n for n in out.notes)
+
+
+def test_a_trained_model_loads_and_speaks_in_plain_python(tts_run, ref_wav):
+    from audiolm.checkpoints import load_model
+    from audiolm.tasks.inference import Audio, SpeechRequest
+    from audiolm.tasks.tts.valle.model import VallE
+
+    model = load_model(tts_run)  # the run folder: no Trainer, no datamodule
+    assert isinstance(model, VallE) and not model.training
+    reference = Audio.load(ref_wav, model.codec.sample_rate)
+    result = model.generate(SpeechRequest("Hello there.", reference=reference, max_seconds=0.4, seed=3))
+    audio = result.audio[0]
+    assert audio.sample_rate == 16000 and 0 < audio.seconds <= 0.4 and float(audio.wav.abs().max()) > 1e-3
 
 
 @pytest.mark.slow

@@ -9,9 +9,10 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from pathlib import Path
 
-from audiolm.data.corpora.speech import synthesize_corpus
+from audiolm.data.corpora.speech import N_UTTERANCES, synthesize_corpus
 from audiolm.data.prepare.pipeline import PrepareOptions, prepare
-from audiolm.data.prepare.sources import Sources, read_media_list, read_musiccaps, scan_folder
+from audiolm.data.corpora.musiccaps import read_musiccaps
+from audiolm.data.prepare.sources import Sources, read_media_list, scan_folder
 from audiolm.errors import DataError, MissingFileError
 
 
@@ -22,9 +23,10 @@ class Corpus(ABC):
 
 
 class EmbeddedCorpus(Corpus):
-    """The offline espeak-ng corpus (see ``audiolm.data.corpora.speech``), synthesised once and cached."""
+    """The synthetic espeak-ng speech corpus (``data=synthetic``; see ``audiolm.data.corpora.speech``),
+    synthesised once and cached."""
 
-    def __init__(self, root: str, n_utterances: int = 400, sample_rate: int = 16000, seed: int = 0, workers: int = 2):
+    def __init__(self, root: str, n_utterances: int = N_UTTERANCES, sample_rate: int = 16000, seed: int = 0, workers: int = 2):
         self.root, self.n_utterances, self.sample_rate, self.seed, self.workers = root, n_utterances, sample_rate, seed, workers
 
     def manifest(self) -> Path:
@@ -87,7 +89,8 @@ class MediaListCorpus(PreparedCorpus):
 
 
 class MusicCapsCorpus(PreparedCorpus):
-    """MusicCaps-format captions (``ytid,start_s,end_s,caption,...``) over local audio in ``audio_dir``."""
+    """MusicCaps-format captions (``ytid,start_s,end_s,caption,...``) over local audio in ``audio_dir``, read by
+    ``audiolm.data.corpora.musiccaps.read_musiccaps`` (its docstring has the file-matching rule)."""
 
     def __init__(self, csv: str, audio_dir: str, cache_dir: str, prepare: PrepareOptions | None = None,
                  progress: bool = True):

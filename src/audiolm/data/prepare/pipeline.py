@@ -47,7 +47,6 @@ from audiolm.errors import ConfigError, DataError
 
 RECIPE_VERSION = 1  # bump when a change to this pipeline changes its output for the same options
 PEAK_CEILING_DB = -1.0
-CLIP_TOLERANCE_S = 1.0  # a file at most this much longer than its clip is taken to be the clip already
 REPORT = "prepare_report.json"
 FORMATS = {"flac": "FLAC", "wav": "WAV"}
 
@@ -151,18 +150,11 @@ def _prepare_items(sources: Sources, out: Path, options: PrepareOptions, progres
     return parts
 
 
-def _window(item: SourceItem, file_seconds: float | None) -> tuple[float, float | None, str]:
-    """(offset, duration, how) to read: a clip is cut from its file unless the file already is the clip."""
-    if item.clip and file_seconds is not None and file_seconds <= (item.duration or 0) + CLIP_TOLERANCE_S:
-        return 0.0, None, "file is the clip"
-    return item.offset, item.duration, "cut from file" if item.clip else ""
-
-
 def _measure(item: SourceItem, options: PrepareOptions) -> tuple[LoudnessMeter, dict[str, Any], str]:
     """First pass: loudness, peak and length of the item's audio at the output rate."""
     with open_media(item.path) as media:
         rate = options.sample_rate or media.sample_rate
-        offset, duration, how = _window(item, media.duration)
+        offset, duration, how = item.window(media.duration)
         meter = LoudnessMeter(rate)
         for block in media.blocks(rate, offset, duration):
             meter.add(block)

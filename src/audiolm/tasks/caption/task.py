@@ -1,6 +1,5 @@
-"""The audio captioner: frozen Whisper encoder -> trainable projector -> causal LLM (frozen, LoRA or trained).
+"""The captioner task: trains a ``Captioner`` with the loss on the caption tokens (and their EOS) only.
 
-    wav [B, T] --encoder--> frames [B, F, D] --projector--> audio [B, N, H]
     [prompt-before, audio, prompt-after, caption, EOS] --LLM--> loss on caption + EOS only
 
 What trains is the projector, plus LoRA adapters (``lora``) or the whole LLM (``train_llm``, for
@@ -11,140 +10,81 @@ seed for random ones) when the run is resumed or evaluated.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import lightning as L
 import torch
 import torch.nn.functional as F
 
-from audiolm.adapters.lora import LoraSettings, add_lora
-from audiolm.tasks.caption.whisper import WhisperEncoder
-from audiolm.tasks.caption.generate import cached_generate, generation_config
-from audiolm.tasks.caption.layout import DEFAULT_PROMPT, DEFAULT_SYSTEM, IGNORE, PromptLayout
-from audiolm.tasks.caption.llm import LanguageModel
-from audiolm.tasks.caption.projector import Projector
+from audiolm.checkpoints import MODEL_PREFIX, model_weights
+from audiolm.data.caption import CaptionDataModule
 from audiolm.errors import ConfigError
+from audiolm.tasks.base import Samples, Task
+from audiolm.tasks.caption.layout import IGNORE
+from audiolm.tasks.caption.model import Captioner
 from audiolm.tasks.caption.samples import write_caption_samples
-from audiolm.tasks.optim import build_optimizer
 
 
-class CaptionTask(L.LightningModule):
-    def __init__(
-        self,
-        encoder: WhisperEncoder,
-        llm: LanguageModel,
-        projector: Callable[..., Projector],
-        optimizer: Callable[..., torch.optim.Optimizer],
-        scheduler: dict,
-        weight_decay: float = 0.0,
-        prompt: str = DEFAULT_PROMPT,
-        system_prompt: str | None = DEFAULT_SYSTEM,
-        train_llm: bool = False,
-        lora: dict | None = None,
-        max_caption_tokens: int = 128,
-    ):
-        super().__init__()
-        self.lora_settings = LoraSettings(**lora) if lora and lora.get("rank") else None  # rank 0: no adapters
-        if train_llm and self.lora_settings is not None:
+class CaptionTask(Task):
+    """Args: model (a ``Captioner``), optim, lora: see ``tasks.base.Task``; ``train_llm`` trains the whole
+    LLM too (exclusive with LoRA, which adapts a frozen one)."""
+
+    model: Captioner
+
+    def __init__(self, model: Captioner, optim: dict, lora: dict | None = None, train_llm: bool = False):
+        if train_llm and lora and lora.get("rank"):
             raise ConfigError("task.train_llm=true trains the whole LLM, task.lora adds adapters to a frozen one: "
                               "choose one (task.lora.rank=0 or task.train_llm=false)")
-        self.encoder, self.llm = encoder, llm
-        self.projector = projector(in_dim=encoder.dim, out_dim=llm.hidden_size)
-        self.llm.requires_grad_(train_llm)
-        if self.lora_settings is not None:
-            add_lora(self.llm.model, self.lora_settings, defaults=("q_proj", "v_proj"))  # SALMONN's, SLAM-LLM's
-        self.llm_trains = train_llm or self.lora_settings is not None
-        self.layout = PromptLayout(llm.tokenizer, prompt, system_prompt)
-        self.optimizer, self.scheduler, self.weight_decay = optimizer, dict(scheduler), weight_decay
-        self.max_caption_tokens = max_caption_tokens
-
-    @property
-    def lora_module(self) -> torch.nn.Module:
-        """Where LoRA adapters go (``backbones.lora``)."""
-        return self.llm.model
+        super().__init__(model, optim, lora)
+        if train_llm:
+            model.llm.requires_grad_(True)
+        self.llm_trains = train_llm or model.lora_settings is not None
 
     def train(self, mode: bool = True) -> CaptionTask:
         super().train(mode)
         if not self.llm_trains:
-            self.llm.eval()  # frozen: no dropout
+            self.model.llm.eval()  # frozen: no dropout
         return self
 
-    # -- model ---------------------------------------------------------------------------------
-    def embed_audio(self, wav: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """wav: [B, T] at 16 kHz, lengths: [B] samples -> audio embeddings [B, N, H] and valid positions [B]."""
-        frames, frame_lengths = self.encoder(wav, lengths)
-        return self.projector(frames, frame_lengths)
-
-    def step_losses(self, batch: dict) -> dict[str, torch.Tensor]:
-        """Summed NLL, correct predictions and counts over caption tokens (and over the EOS alone)."""
-        audio, audio_lengths = self.embed_audio(batch["wav"], batch["lengths"])
-        ids = self.layout.caption_ids(batch["captions"], self.max_caption_tokens)
-        seq = self.layout.training(self.llm.embed, audio, audio_lengths, ids)
+    def losses(self, batch: dict, train: bool, batch_idx: int = 0) -> dict[str, torch.Tensor]:
+        """Mean NLL (``loss``), and summed NLL, correct predictions and counts over caption tokens (and
+        over the EOS alone)."""
+        model, layout = self.model, self.model.layout
+        audio, audio_lengths = model.embed_audio(batch["wav"], batch["lengths"])
+        ids = layout.caption_ids(batch["captions"], model.max_caption_tokens)
+        seq = layout.training(model.llm.embed, audio, audio_lengths, ids)
         start = seq.first_target - 1  # the position that predicts the first caption token
         length = seq.inputs_embeds.shape[1]
-        logits = self.llm.model(inputs_embeds=seq.inputs_embeds, attention_mask=seq.attention_mask, use_cache=False,
-                                logits_to_keep=length - start).logits[:, :-1]
+        logits = model.llm.model(inputs_embeds=seq.inputs_embeds, attention_mask=seq.attention_mask, use_cache=False,
+                                 logits_to_keep=length - start).logits[:, :-1]
         targets = seq.labels[:, start + 1 :]
         real = targets != IGNORE
         nll = F.cross_entropy(logits.flatten(0, 1).float(), targets.flatten(), ignore_index=IGNORE, reduction="sum")
         correct = (logits.detach().argmax(-1) == targets) & real
-        is_eos = real & (targets == self.layout.eos_id)
-        return {"nll_sum": nll, "count": real.sum(), "correct": correct.sum(),
+        is_eos = real & (targets == layout.eos_id)
+        count = real.sum()
+        return {"loss": nll / count.clamp(min=1), "nll_sum": nll, "count": count, "correct": correct.sum(),
                 "eos_correct": (correct & is_eos).sum(), "eos_count": is_eos.sum()}
 
-    def _log_metrics(self, prefix: str, out: dict[str, torch.Tensor]) -> torch.Tensor:
+    def log_metrics(self, prefix: str, out: dict[str, torch.Tensor], batch: dict) -> None:
         n, sync = max(int(out["count"]), 1), prefix == "val"
-        loss = out["nll_sum"] / n
-        self.log(f"{prefix}/nll", loss, prog_bar=True, batch_size=n, sync_dist=sync)
+        self.log(f"{prefix}/nll", out["nll_sum"] / n, prog_bar=True, batch_size=n, sync_dist=sync)
         self.log(f"{prefix}/acc", out["correct"].float() / n, batch_size=n, sync_dist=sync)
         # How often the model ends the caption where the reference does: the pad-token test.
         n_eos = max(int(out["eos_count"]), 1)
         self.log(f"{prefix}/stop_acc", out["eos_correct"].float() / n_eos, batch_size=n_eos, sync_dist=sync)
-        return loss
-
-    def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
-        return self._log_metrics("train", self.step_losses(batch))
-
-    def validation_step(self, batch: dict, batch_idx: int) -> None:
-        self._log_metrics("val", self.step_losses(batch))
-
-    def configure_optimizers(self) -> dict:
-        return build_optimizer(self, self.optimizer, self.weight_decay, self.scheduler)
 
     # -- checkpoints hold only what trains -----------------------------------------------------
-    def trainable_keys(self) -> set[str]:
-        return {name for name, p in self.named_parameters() if p.requires_grad}
-
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        keep = self.trainable_keys()
+        super().on_save_checkpoint(checkpoint)
+        keep = {MODEL_PREFIX + k for k in self.model.trainable_keys()}
         checkpoint["state_dict"] = {k: v for k, v in checkpoint["state_dict"].items() if k in keep}
 
     def load_state_dict(self, state_dict: dict[str, torch.Tensor], strict: bool = True, assign: bool = False):
-        """Load the trainable weights a checkpoint holds; the frozen ones stay as built."""
-        unexpected = set(state_dict) - set(self.state_dict())
-        missing = self.trainable_keys() - set(state_dict)
-        if strict and (unexpected or missing):
-            raise ConfigError(f"the checkpoint does not fit this captioner: {len(missing)} trainable weight(s) missing "
-                              f"(e.g. {sorted(missing)[:3]}), {len(unexpected)} unknown (e.g. {sorted(unexpected)[:3]}). "
-                              f"Was it trained with other task.projector / task.lora / task.train_llm settings?")
-        return super().load_state_dict(state_dict, strict=False, assign=assign)
+        """What Lightning calls to resume: the checkpoint holds the trainable weights only, which the
+        model checks and loads (``Captioner.load_weights``); the frozen ones stay as built."""
+        self.model.load_weights(model_weights(state_dict))
 
-    # -- captioning ----------------------------------------------------------------------------
-    @torch.inference_mode()
-    def generate_ids(self, wav: torch.Tensor, lengths: torch.Tensor, **settings) -> torch.Tensor:
-        """New token ids [B, <= max_new_tokens] (pad after EOS); ``settings`` as ``generation_config``."""
-        audio, audio_lengths = self.embed_audio(wav, lengths)
-        seq = self.layout.prefix(self.llm.embed, audio, audio_lengths)
-        config = generation_config(self.layout.eos_id, self.layout.pad_id, **settings)
-        return cached_generate(self.llm.model, seq.inputs_embeds, seq.attention_mask, config)
-
-    def caption(self, wav: torch.Tensor, lengths: torch.Tensor, **settings) -> list[str]:
-        """wav: [B, T] at 16 kHz, lengths: [B] samples -> one caption per clip."""
-        ids = self.generate_ids(wav, lengths, **settings)
-        return [text.strip() for text in self.llm.tokenizer.batch_decode(ids, skip_special_tokens=True)]
-
-    def write_samples(self, datamodule, out_dir: Path, **settings) -> dict:
-        """Caption held-out clips; predictions beside references, caption metrics (see ``caption_samples``)."""
-        return write_caption_samples(self, datamodule, Path(out_dir), **settings)
+    def write_samples(self, datamodule: CaptionDataModule, out_dir: Path, **settings) -> Samples:
+        """Caption held-out clips; predictions beside references, caption metrics (see ``tasks.caption.samples``)."""
+        return write_caption_samples(self.model, datamodule, Path(out_dir), **settings)

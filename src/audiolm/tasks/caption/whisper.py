@@ -1,6 +1,7 @@
 """The frozen Whisper audio encoder, with an option to skip the 30 s padding.
 
-    wav [B, T] at 16 kHz --log-mel--> [B, n_mels, M] (100 Hz) --conv x2--> [B, F, D] (50 Hz) --blocks--> frames [B, F, D]
+    wav [B, T] at 16 kHz --log-mel--> [B, n_mels, M] (100 Hz) --conv x2--> [B, F, D] (50 Hz)
+        --blocks--> frames [B, F, D]
 
 Whisper was trained on 30 s windows: every clip is padded with silence to 3000 mel frames and
 the encoder always runs over 1500 positions. With ``trim=False`` that is what happens here, and
@@ -23,12 +24,13 @@ import torch.nn.functional as F
 from torch import nn
 from whisper.model import AudioEncoder, ResidualAttentionBlock
 
-from audiolm.tasks.caption.features import HOP_LENGTH, SAMPLE_RATE, log_mel, mel_frames
 from audiolm.errors import DataError
+from audiolm.tasks.caption.features import HOP_LENGTH, SAMPLE_RATE, log_mel, mel_frames
 
 
 class WhisperEncoder(nn.Module):
-    """A frozen openai-whisper ``AudioEncoder``: ``forward(wav [B, T], lengths [B]) -> frames [B, F, D], lengths [B]``."""
+    """A frozen openai-whisper ``AudioEncoder``:
+    ``forward(wav [B, T], lengths [B]) -> frames [B, F, D], lengths [B]``."""
 
     sample_rate = SAMPLE_RATE
 
@@ -51,10 +53,8 @@ class WhisperEncoder(nn.Module):
         if longest > self.max_samples:
             raise DataError(f"a clip of {longest / SAMPLE_RATE:.1f} s is longer than Whisper's "
                             f"{self.max_samples / SAMPLE_RATE:.0f} s window; cut it into shorter clips")
-        if self.trim:
-            frames = mel_frames(lengths)
-        else:  # Whisper's way: every clip padded to 30 s, all of it the clip's
-            frames = torch.full_like(lengths, self.max_frames * 2)
+        # untrimmed is Whisper's way: every clip padded to 30 s, all of it the clip's
+        frames = mel_frames(lengths) if self.trim else torch.full_like(lengths, self.max_frames * 2)
         wav = wav * (torch.arange(wav.shape[1], device=wav.device)[None] < lengths[:, None])  # padding is silence
         return log_mel(wav, frames, self.n_mels), frames
 

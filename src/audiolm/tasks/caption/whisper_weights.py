@@ -21,10 +21,10 @@ import torch
 from whisper import _MODELS, _download
 from whisper.model import AudioEncoder
 
-from audiolm.tasks.caption.whisper import WhisperEncoder
 from audiolm.errors import ConfigError, MissingFileError
+from audiolm.tasks.caption.whisper import WhisperEncoder
 
-KEY = "task.encoder.source"
+KEY = "task.model.encoder.source"
 HEAD_DIM = 64
 # transformers WhisperEncoder names -> openai-whisper AudioEncoder names, applied in this order (the
 # blocks' norms are renamed before the final "layer_norm.", which their names contain)
@@ -77,9 +77,10 @@ def _whisper_download(name: str, download_root: str | None) -> Path:
         return Path(_download(url, str(root), in_memory=False))
     except Exception as exc:  # noqa: BLE001 - any network failure means the same thing to the user
         raise MissingFileError(
-            f"openai-whisper checkpoint {name!r} is not at {target} (or is damaged) and could not be downloaded from {url} "
+            f"openai-whisper checkpoint {name!r} is not at {target} (or is damaged) and could not be downloaded from "
+            f"{url} "
             f"({type(exc).__name__}). Download it on a machine with network access and copy it there, or set "
-            f"{KEY}=/path/to/{os.path.basename(url)} (task.encoder.download_root sets the folder)") from None
+            f"{KEY}=/path/to/{os.path.basename(url)} (task.model.encoder.download_root sets the folder)") from None
 
 
 def _state_from_file(path: Path) -> tuple[dict[str, torch.Tensor], int | None]:
@@ -97,14 +98,18 @@ def _state_from_file(path: Path) -> tuple[dict[str, torch.Tensor], int | None]:
 def _state_from_transformers(source: str) -> tuple[dict[str, torch.Tensor], int | None]:
     from transformers import WhisperModel
 
+    from audiolm.hub import why_not_download
+
+    if not Path(source).expanduser().is_dir():
+        why_not_download()  # an unreachable hub switches the process offline: no minute of retries
     try:
         model = WhisperModel.from_pretrained(source)
     except Exception as exc:  # noqa: BLE001 - offline or missing: the hub's own trace helps nobody here
         raise MissingFileError(
             f"could not load the transformers Whisper model {source!r} ({type(exc).__name__}): it is neither a "
             f"local folder nor in the Hugging Face cache, and the hub was not reachable. Download it where there is "
-            f"network (`hf download {source} --local-dir /local/folder`) and set {KEY} to that folder, or use an openai-whisper "
-            f"checkpoint: {KEY}=/path/to/large-v3.pt") from None
+            f"network (`hf download {source} --local-dir /local/folder`) and set {KEY} to that folder, or use an "
+            f"openai-whisper checkpoint: {KEY}=/path/to/large-v3.pt") from None
     state = {}
     for name, tensor in model.encoder.state_dict().items():
         for old, new in HF_RENAMES:
@@ -119,7 +124,8 @@ def _encoder_from_state(state: dict[str, torch.Tensor], n_head: int | None, sour
         n_ctx = state["positional_embedding"].shape[0]
     except KeyError:
         raise ConfigError(f"{source} holds no Whisper encoder weights (no conv1.weight / positional_embedding); "
-                          f"{KEY} must name an openai-whisper checkpoint, an encoder state dict or a Whisper model") from None
+                          f"{KEY} must name an openai-whisper checkpoint, an encoder state dict or a Whisper "
+                          f"model") from None
     n_layer = len({k.split(".")[1] for k in state if k.startswith("blocks.")})
     encoder = AudioEncoder(n_mels, n_ctx, n_state, n_head or n_state // HEAD_DIM, n_layer)
     try:

@@ -1,1 +1,1 @@
-"""The TTS family: what both codec-LM TTS models share (speech task, prompts, synthesis, samples)."""
+"""The TTS family: the VALL-E and parallel models and what they share (speech model and task, prompts, samples)."""

@@ -1,4 +1,4 @@
-"""Parallel TTS end to end on the embedded corpus, as a user runs it: train.py -> checkpoint ->
+"""Parallel TTS end to end on the synthetic corpus, as a user runs it: train.py -> checkpoint ->
 synthesize (from the checkpoint and from an export) -> eval (samples for held-out texts), in both modes."""
 
 from __future__ import annotations
@@ -11,13 +11,13 @@ import soundfile as sf
 
 from audiolm.cli import export, synthesize
 from audiolm.runs import evaluate
-from conftest import run_entry
-from conftest import TTS_TINY
+
+from conftest import TTS_TINY, run_entry
 
 # task=tts's tiny settings, with shorter prompts and one eval sample to keep the run short
 NAR_TINY = ["task=tts_parallel", *[o for o in TTS_TINY if o not in ("task=tts", "eval.n_samples=2")],
-            "task.prompt_seconds=1.0", "eval.n_samples=1"]
-AR_TINY = [*[o for o in NAR_TINY if o != "model=llama"], "task/tts/parallel/mode@task.mode=ar",
+            "task.model.prompt_seconds=1.0", "eval.n_samples=1"]
+AR_TINY = [*[o for o in NAR_TINY if o != "model=llama"], "task/tts/parallel/mode@task.model.mode=ar",
            "model=mamba"]  # AR decodes on any backbone
 
 
@@ -51,7 +51,7 @@ def test_nar_mode_trains_synthesizes_and_evaluates(data_dir, tmp_path):
     header = (tmp_path / "run" / "csv" / "metrics.csv").read_text().splitlines()[0].split(",")
     assert {"train/nll", "train/duration_loss", "val/nll", "val/acc", "val/duration_abs_log_error"} <= set(header)
     assert {f"val/nll_q{q}" for q in range(4)} | {f"val/acc_q{q}" for q in range(4)} <= set(header)
-    report = speak_and_evaluate(ckpt, data_dir, tmp_path, ["task.mode.steps=4", "sampling.cfg_scale=2"])
+    report = speak_and_evaluate(ckpt, data_dir, tmp_path, ["task.model.mode.steps=4", "sampling.cfg_scale=2"])
     assert {"val/nll", "val/nll_q3", "val/duration_loss"} <= set(report["metrics"])
 
 

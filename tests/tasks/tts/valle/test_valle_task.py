@@ -1,5 +1,5 @@
-"""The TTS task on tiny random models: sequences, losses, cached AR decoding, guidance, NAR passes,
-bidirectional attention, prompt audio checks, LoRA adapters and safetensors exports."""
+"""VALL-E on tiny random models: sequences, losses, cached AR decoding, guidance, NAR passes,
+bidirectional attention, LoRA adapters and safetensors exports."""
 
 from __future__ import annotations
 
@@ -7,21 +7,18 @@ import logging
 
 import numpy as np
 import pytest
-import soundfile as sf
 import torch
 
 from audiolm.backbones.llama import LlamaBackbone
 from audiolm.backbones.mamba import MambaBackbone
 from audiolm.backbones.mamba2 import Mamba2Backbone
 from audiolm.backbones.transformer import TransformerBackbone
-from audiolm.cli.export import read_export, save_export
 from audiolm.codecs.melvq import MelVQCodec
-from audiolm.data.tts import TTSItems
-from audiolm.errors import DataError, MissingFileError
+from audiolm.exports import read_export, save_export
 from audiolm.generation.sampling import Sampler
-from audiolm.tasks.tts.valle.task import TTSTask
 from audiolm.tasks.tts.valle.layout import PROMPT_NULL, TEXT_NULL, TokenLayout
-from audiolm.tasks.tts.prompt import load_prompt
+from audiolm.tasks.tts.valle.model import VallE
+from audiolm.tasks.tts.valle.task import VallETask
 from audiolm.text.frontend import TextFrontend
 
 from support.tts_items import batch, item
@@ -36,15 +33,19 @@ BACKBONES = {
 FRONTEND = TextFrontend("en-us")
 
 
-def make_task(name: str = "llama", **kwargs) -> TTSTask:
+OPTIM = {"optimizer": torch.optim.AdamW, "scheduler": {"warmup_steps": 1, "total_steps": 2}}
+
+
+def make_model(name: str = "llama", **kwargs) -> VallE:
     torch.manual_seed(0)
     codec = MelVQCodec(n_codebooks=Q, codebook_size=K)
     codec.load_fitted_state({"centroids": torch.randn(Q, K, codec.n_mels)})
     kwargs.setdefault("sampler", Sampler(temperature=0))
-    return TTSTask(BACKBONES[name](), codec, FRONTEND, torch.optim.AdamW, {"warmup_steps": 1, "total_steps": 2},
-                   prompt_seconds=0.1, **kwargs).eval()
+    return VallE(BACKBONES[name](), codec, FRONTEND, prompt_seconds=0.1, **kwargs).eval()
 
 
+def make_task(name: str = "llama", lora: dict | None = None, **kwargs) -> VallETask:
+    return VallETask(make_model(name, **kwargs), OPTIM, lora=lora).eval()
 
 
 # -- sequences -------------------------------------------------------------------------------
@@ -99,55 +100,58 @@ def test_validation_scores_every_level_separately(caplog):
 
 
 # -- inference -------------------------------------------------------------------------------
-def never_stop(task: TTSTask) -> TTSTask:
+def never_stop(model: VallE) -> VallE:
     with torch.no_grad():
-        task.ar_head.weight[task.layout.eos].fill_(0)
-        task.ar_head.weight[: task.layout.k] *= 50  # some code always beats EOS's logit of 0
-    return task
+        model.ar_head.weight[model.layout.eos].fill_(0)
+        model.ar_head.weight[: model.layout.k] *= 50  # some code always beats EOS's logit of 0
+    return model
 
 
 @pytest.mark.parametrize("name", BACKBONES)
 def test_cached_ar_decoding_equals_full_recompute_under_greedy(name):
-    task = never_stop(make_task(name))
+    model = never_stop(make_model(name))
     ph, prompt = FRONTEND.ids("A short test."), torch.randint(0, K, (Q, 5))
-    cached = task.generate(ph, prompt, max_frames=16, use_cache=True)[0]
-    full = task.generate(ph, prompt, max_frames=16, use_cache=False)[0]
+    cached = model.generate_codes(ph, prompt, max_frames=16, use_cache=True)[0]
+    full = model.generate_codes(ph, prompt, max_frames=16, use_cache=False)[0]
     assert cached.shape == (Q, 16) and torch.equal(cached, full)
 
 
 def test_generation_stops_on_eos_after_at_least_one_frame():
-    task = make_task("llama")
-    task.ar_head = torch.nn.Linear(H, K + 1)  # a head that always prefers EOS
+    model = make_model("llama")
+    model.ar_head = torch.nn.Linear(H, K + 1)  # a head that always prefers EOS
     with torch.no_grad():
-        task.ar_head.weight.zero_()
-        task.ar_head.bias.zero_()
-        task.ar_head.bias[task.layout.eos] = 10.0
-    codes = task.generate(FRONTEND.ids("Hi."), None, max_frames=50)[0]
+        model.ar_head.weight.zero_()
+        model.ar_head.bias.zero_()
+        model.ar_head.bias[model.layout.eos] = 10.0
+    codes = model.generate_codes(FRONTEND.ids("Hi."), None, max_frames=50)[0]
     assert codes.shape == (Q, 1), "EOS cannot come first; it ends the rendition right after"
 
 
 def test_long_text_is_spoken_sentence_by_sentence_and_joined():
-    from audiolm.tasks.tts.synthesize import synthesize
+    from audiolm.tasks.inference import SpeechRequest
+    from audiolm.tasks.tts.speech import GAP_SECONDS
 
-    task = never_stop(make_task("llama"))
-    hop = task.codec.sample_rate / task.codec.frame_rate
+    model = never_stop(make_model("llama"))
+    hop = model.codec.sample_rate / model.codec.frame_rate
     text = "One short sentence. And a second one! A third?"
     for rolling in (False, True):
-        wav = synthesize(task, text, torch.randint(0, K, (Q, 5)), max_seconds=4 / task.codec.frame_rate,
-                         rolling_context=rolling, gap_seconds=0.1)
-        assert wav.shape == (1, 3 * 4 * hop + 2 * 0.1 * task.codec.sample_rate)
+        result = model.generate(SpeechRequest(text, torch.randint(0, K, (Q, 5)), max_seconds=4 / model.codec.frame_rate,
+                                              rolling_context=rolling))
+        wav = result.audio[0].wav
+        assert wav.shape == (1, 3 * 4 * hop + 2 * int(GAP_SECONDS * model.codec.sample_rate))
+        assert result.codes[0].shape == (Q, 3 * 4)
 
 
 def test_guidance_combines_conditional_and_unconditional_rows():
-    task = never_stop(make_task("llama"))
-    task.sampler = Sampler(temperature=0, cfg_scale=3.0)
+    model = never_stop(make_model("llama"))
+    model.sampler = Sampler(temperature=0, cfg_scale=3.0)
     ph, prompt = torch.tensor(FRONTEND.ids("Guided speech.")), torch.randint(0, K, (Q, 5))
-    codes = task.generate(ph.tolist(), prompt, max_frames=6)[0]
-    cond = task.layout.prefix(0, ph, prompt)
-    uncond = task.layout.prefix(0, ph, prompt, drop_text=True, drop_prompt=True)
+    codes = model.generate_codes(ph.tolist(), prompt, max_frames=6)[0]
+    cond = model.layout.prefix(0, ph, prompt)
+    uncond = model.layout.prefix(0, ph, prompt, drop_text=True, drop_prompt=True)
     with torch.no_grad():
-        hidden, _ = task.backbone(task.embed(torch.stack([cond, uncond])))
-        logits = task.ar_head(hidden[:, -1])
+        hidden, _ = model.backbone(model.embed(torch.stack([cond, uncond])))
+        logits = model.ar_head(hidden[:, -1])
     first = (logits[1] + 3.0 * (logits[0] - logits[1]))[:K].argmax()
     assert int(codes[0, 0]) == int(first)
 
@@ -174,45 +178,19 @@ def test_attention_backbones_attend_both_ways(name):
 
 def test_recurrent_backbones_echo_the_target_instead_of_attending_both_ways():
     assert not hasattr(BACKBONES["mamba"](), "forward_bidirectional")
-    assert make_task("mamba").echo and not make_task("llama").echo
-
-
-# -- prompt audio ----------------------------------------------------------------------------
-def write(path, data, rate):
-    sf.write(path, data, rate)
-    return path
-
-
-def test_prompt_audio_of_any_rate_and_channel_count_is_converted(tmp_path):
-    task = make_task()
-    t = np.arange(48000) / 48000
-    stereo = np.stack([0.3 * np.sin(2 * np.pi * 220 * t), 0.2 * np.sin(2 * np.pi * 330 * t)], axis=1)
-    codes = load_prompt(write(tmp_path / "stereo48k.wav", stereo, 48000), task)
-    assert codes.shape == (Q, task.prompt_frames) and codes.dtype == torch.long
-
-
-def test_bad_prompt_audio_is_a_clear_error_or_a_warning(tmp_path, caplog):
-    task = make_task()
-    with pytest.raises(DataError, match="silent"):
-        load_prompt(write(tmp_path / "silent.wav", np.zeros(16000), 16000), task)
-    with pytest.raises(DataError, match="shorter than one codec frame"):
-        load_prompt(write(tmp_path / "tiny.wav", 0.3 * np.ones(50), 16000), task)
-    with pytest.raises(MissingFileError, match="not found"):
-        load_prompt(tmp_path / "missing.wav", task)
-    with caplog.at_level(logging.WARNING):
-        codes = load_prompt(write(tmp_path / "short.wav", 0.3 * np.sin(np.arange(4000) / 5), 16000), task)
-    assert "only 0.25 s long" in caplog.text and codes.shape[0] == Q
+    assert make_model("mamba").echo and not make_model("llama").echo
 
 
 # -- LoRA and exports ------------------------------------------------------------------------
 def test_lora_adapter_trains_alone_exports_and_reloads(tmp_path):
     from omegaconf import OmegaConf
 
-    from audiolm.cli.export import load_adapter
+    from audiolm.exports import load_adapter
 
-    tuned = make_task("llama", lora={"rank": 4, "alpha": 8})
-    trainable = {n for n, p in tuned.named_parameters() if p.requires_grad}
+    task = make_task("llama", lora={"rank": 4, "alpha": 8})
+    trainable = {n for n, p in task.named_parameters() if p.requires_grad}
     assert trainable and all("lora_" in n for n in trainable)
+    tuned = task.model
     with torch.no_grad():  # stand-in for finetuning: adapters away from their zero init
         for n, p in tuned.named_parameters():
             if "lora_B" in n:
@@ -221,26 +199,30 @@ def test_lora_adapter_trains_alone_exports_and_reloads(tmp_path):
     out = save_export(tuned, OmegaConf.create({"note": "unit"}), tmp_path / "voice.safetensors", adapter=True)
     meta, tensors = read_export(out)
     assert meta["kind"] == "lora_adapter" and all("lora_" in k for k in tensors)
-    base = never_stop(make_task("llama"))
+    base = never_stop(make_model("llama"))
     ph = FRONTEND.ids("Adapted voice.")
-    before = base.generate(ph, None, max_frames=10)[0]
+    before = base.generate_codes(ph, None, max_frames=10)[0]
     load_adapter(base, out)
-    cached = base.generate(ph, None, max_frames=10, use_cache=True)[0]
-    assert torch.equal(cached, tuned.generate(ph, None, max_frames=10)[0])
-    assert torch.equal(cached, base.generate(ph, None, max_frames=10, use_cache=False)[0]), "adapters in the cached path"
+    cached = base.generate_codes(ph, None, max_frames=10, use_cache=True)[0]
+    assert torch.equal(cached, tuned.generate_codes(ph, None, max_frames=10)[0])
+    assert torch.equal(cached, base.generate_codes(ph, None, max_frames=10, use_cache=False)[0]), \
+        "adapters in the cached path"
     assert not torch.equal(cached, before)
 
 
-@pytest.mark.parametrize("dtype,torch_dtype", [("fp32", torch.float32), ("fp16", torch.float16), ("bf16", torch.bfloat16)])
+@pytest.mark.parametrize(("dtype", "torch_dtype"),
+                         [("fp32", torch.float32), ("fp16", torch.float16), ("bf16", torch.bfloat16)])
 def test_safetensors_export_holds_weights_codec_state_and_metadata(tmp_path, dtype, torch_dtype):
     from omegaconf import OmegaConf
 
-    task = make_task("llama")
-    out = save_export(task, OmegaConf.create({"task": {"x": 1}}), tmp_path / "m.safetensors", dtype=dtype)
+    model = make_model("llama")
+    out = save_export(model, OmegaConf.create({"task": {"x": 1}}), tmp_path / "m.safetensors", dtype=dtype)
     meta, tensors = read_export(out)
-    assert meta["dtype"] == dtype and meta["kind"] == "model" and FRONTEND.vocab.to_json() == meta["phoneme_vocab"]
-    assert tensors["ar_head.weight"].dtype == torch_dtype and tensors["codec_state.centroids"].dtype == torch.float32
-    state = task.state_dict()
+    assert meta["dtype"] == dtype and meta["kind"] == "model"
+    assert FRONTEND.vocab.to_json() == meta["extra.phoneme_vocab"]
+    assert tensors["ar_head.weight"].dtype == torch_dtype
+    assert tensors["extra.codec_state.centroids"].dtype == torch.float32
+    state = model.state_dict()
     for k, v in state.items():
         torch.testing.assert_close(tensors[k].float(), v.float(), rtol=0, atol=0 if dtype == "fp32" else 1e-2)
 
@@ -248,14 +230,16 @@ def test_safetensors_export_holds_weights_codec_state_and_metadata(tmp_path, dty
 def test_a_sentence_with_an_equals_sign_is_text_not_an_override():
     from audiolm.cli.export import split_args
 
-    ckpt, overrides, rest = split_args(["E=mc2 is famous.", "ckpt=m.ckpt", "sampling.top_k=5", "+task.x=1", "--out", "o.wav"])
+    ckpt, overrides, rest = split_args(["E=mc2 is famous.", "ckpt=m.ckpt", "sampling.top_k=5", "+task.x=1",
+                                        "--out", "o.wav"])
     assert str(ckpt) == "m.ckpt" and overrides == ["sampling.top_k=5", "+task.x=1"]
     assert rest == ["E=mc2 is famous.", "--out", "o.wav"]
 
 
 def test_nar_guidance_follows_the_run_sampler():
-    task = make_task("llama", sampler=Sampler(temperature=0.9, cfg_scale=2.5, cfg_rescale=0.5))
-    assert (task.nar_sampler.temperature, task.nar_sampler.cfg_scale, task.nar_sampler.cfg_rescale) == (0.0, 2.5, 0.5)
+    model = make_model("llama", sampler=Sampler(temperature=0.9, cfg_scale=2.5, cfg_rescale=0.5))
+    nar = model.nar_sampler
+    assert (nar.temperature, nar.cfg_scale, nar.cfg_rescale) == (0.0, 2.5, 0.5)
 
 
 def test_lora_finetuning_loads_its_base_before_fitting_and_refuses_none(tmp_path):
@@ -266,13 +250,14 @@ def test_lora_finetuning_loads_its_base_before_fitting_and_refuses_none(tmp_path
 
     base = make_task("llama")
     with torch.no_grad():
-        base.ar_head.weight.add_(1.0)
+        base.model.ar_head.weight.add_(1.0)
     path = tmp_path / "base.ckpt"
-    torch.save({"state_dict": base.state_dict(), "codec_state": base.codec.fitted_state()}, path)
+    torch.save({"state_dict": base.state_dict(), "codec_state": base.model.codec.fitted_state()}, path)
     tuned = make_task("llama", lora={"rank": 4})
-    assert not torch.equal(tuned.ar_head.weight, base.ar_head.weight)
+    assert not torch.equal(tuned.model.ar_head.weight, base.model.ar_head.weight)
     _load_finetune_base(OmegaConf.create({"task": {"lora": {"rank": 4, "base": str(path)}}}), tuned)
-    assert torch.equal(tuned.ar_head.weight, base.ar_head.weight) and not tuned.ar_head.weight.requires_grad
+    assert torch.equal(tuned.model.ar_head.weight, base.model.ar_head.weight)
+    assert not tuned.model.ar_head.weight.requires_grad
     with pytest.raises(ConfigError, match="task.lora.base="):
         _load_finetune_base(OmegaConf.create({"task": {"lora": {"rank": 4, "base": None}}}), tuned)
 

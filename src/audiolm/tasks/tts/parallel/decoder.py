@@ -16,7 +16,7 @@ from torch import nn
 
 class AudioDecoder(nn.Module):
     """Args:
-        n_levels, n_classes, hidden_size: Q, C classes per level, H (given by the task).
+        n_levels, n_classes, hidden_size: Q, C classes per level, H (given by the model).
         shared_heads: one output head for every level (True) or one per level (False).
         ffn_mult: width of the feed-forward block as a multiple of H.
     """

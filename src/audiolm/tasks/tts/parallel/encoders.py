@@ -9,7 +9,7 @@ levels combine, rather than leaving it to the backbone's first layer, helps code
 have no inherent order of importance (FSQ). ``SummedAudioEncoder`` is the plain baseline: the
 sum of the levels' embeddings, as VALL-E and the audio LM embed frames.
 
-Both are built by the task from a Hydra partial (``task.audio_encoder``) with
+Both are built by the model from a Hydra partial (``task.model.audio_encoder``) with
 ``n_levels``, ``n_ids`` (ids per level) and ``hidden_size``.
 """
 
@@ -52,7 +52,7 @@ class AudioEncoder(nn.Module):
     """Per-level embeddings + level positions -> residual FFN over each level -> learned level weights -> sum.
 
     Args:
-        n_levels, n_ids, hidden_size: Q, ids per level, H (given by the task).
+        n_levels, n_ids, hidden_size: Q, ids per level, H (given by the model).
         ffn_mult: width of the feed-forward block as a multiple of H.
     """
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from audiolm.metrics.levels import level_sums
+
 
 def level_losses(logits: torch.Tensor, targets: torch.Tensor, scored: torch.Tensor,
                  level_weights: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -17,10 +19,8 @@ def level_losses(logits: torch.Tensor, targets: torch.Tensor, scored: torch.Tens
     nll = F.cross_entropy(logits.flatten(0, -2).float(), targets.flatten().clamp(min=0),
                           reduction="none").view_as(targets)
     weight = level_weights.to(nll.dtype) * scored
-    out = {"loss": (nll * weight).sum() / weight.sum().clamp_min(1e-8)}
-    correct = (logits.detach().argmax(-1) == targets) & scored
-    for q in range(targets.shape[-1]):
-        out[f"nll_sum_q{q}"] = (nll[..., q].detach() * scored[..., q]).sum()
-        out[f"correct_q{q}"] = correct[..., q].sum()
-        out[f"count_q{q}"] = scored[..., q].sum()
+    correct = logits.detach().argmax(-1) == targets
+    levels = torch.arange(targets.shape[-1], device=targets.device).expand_as(targets)
+    out = level_sums(nll.detach(), correct, scored, levels, range(targets.shape[-1]))
+    out["loss"] = (nll * weight).sum() / weight.sum().clamp_min(1e-8)
     return out

@@ -27,11 +27,12 @@ RATIO_SAMPLERS: dict[str, Callable[[float, int, torch.Generator | None], torch.T
 
 def check_masking(mask_unit: str, ratio_sampling: str, mask_ratio: float) -> None:
     if mask_unit not in MASK_UNITS:
-        raise ConfigError(f"task.mode.mask_unit must be one of {list(MASK_UNITS)}, got {mask_unit!r}")
+        raise ConfigError(f"task.model.mode.mask_unit must be one of {list(MASK_UNITS)}, got {mask_unit!r}")
     if ratio_sampling not in RATIO_SAMPLERS:
-        raise ConfigError(f"task.mode.ratio_sampling must be one of {sorted(RATIO_SAMPLERS)}, got {ratio_sampling!r}")
+        raise ConfigError(f"task.model.mode.ratio_sampling must be one of {sorted(RATIO_SAMPLERS)}, "
+                          f"got {ratio_sampling!r}")
     if not 0 < mask_ratio <= 1:
-        raise ConfigError(f"task.mode.mask_ratio must be in (0, 1], got {mask_ratio}")
+        raise ConfigError(f"task.model.mode.mask_ratio must be in (0, 1], got {mask_ratio}")
 
 
 def training_mask(lengths: torch.Tensor, n_levels: int, ratios: torch.Tensor, per_level: bool,

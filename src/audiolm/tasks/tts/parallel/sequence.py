@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import torch
 
-TEXT_NULL, PROMPT_NULL, SEP, BOS = range(4)  # rows of the task's table of special embeddings
+TEXT_NULL, PROMPT_NULL, SEP, BOS = range(4)  # rows of the model's table of special embeddings
 N_SPECIAL = 4
 TEXT, PROMPT, RESPONSE, PADDING = range(4)  # segment ids
 

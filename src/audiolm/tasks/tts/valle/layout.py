@@ -77,7 +77,8 @@ class TokenLayout:
         ids[:, :level] = (codes[:level] + offsets).T
         return ids
 
-    def nar_sequence(self, prefix: torch.Tensor, codes: torch.Tensor, level: int, echo: bool) -> tuple[torch.Tensor, int]:
+    def nar_sequence(self, prefix: torch.Tensor, codes: torch.Tensor, level: int,
+                     echo: bool) -> tuple[torch.Tensor, int]:
         """prefix [P, Q] + NAR target frames -> (ids [L, Q], index of the first predicting position).
 
         With ``echo`` the target frames come twice, the second time after another BOS.

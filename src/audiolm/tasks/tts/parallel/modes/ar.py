@@ -11,6 +11,7 @@ rows beside the conditional ones.
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
@@ -19,11 +20,14 @@ from audiolm.backbones.base import Backbone
 from audiolm.generation.decode import decode
 from audiolm.tasks.tts.parallel.losses import level_losses
 
+if TYPE_CHECKING:  # the model builds its mode
+    from audiolm.tasks.tts.parallel.model import ParallelTTS
+
 log = logging.getLogger(__name__)
 
 
 class AutoregressiveMode(nn.Module):
-    """Args: hidden_size, backbone: given by the task (any backbone decodes causally). No weights of its own."""
+    """Args: hidden_size, backbone: given by the model (any backbone decodes causally). No weights of its own."""
 
     def __init__(self, hidden_size: int, backbone: Backbone):
         super().__init__()
@@ -33,35 +37,37 @@ class AutoregressiveMode(nn.Module):
         """Decoder classes per level: the K codes and EOS (id K, used in level 0)."""
         return codebook_size + 1
 
-    def losses(self, task, batch: dict[str, torch.Tensor], drop_text: torch.Tensor, drop_prompt: torch.Tensor,
+    def losses(self, model: ParallelTTS, batch: dict[str, torch.Tensor], drop_text: torch.Tensor,
+               drop_prompt: torch.Tensor, level_weights: torch.Tensor,
                generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
-        """Next-frame token losses over every level, and EOS after the last frame; see ``TTSParallelTask.losses``."""
+        """Next-frame token losses over every level, and EOS after the last frame; see
+        ``ParallelTTSTask.losses_for``."""
         codes, lengths = batch["codes"].transpose(1, 2), batch["codes_lengths"]  # [B, F, Q]
-        packed = task.pack_batch(batch, codes, drop_text, drop_prompt)
-        hidden, _ = task.backbone(packed.embeds)
+        packed = model.pack_batch(batch, codes, drop_text, drop_prompt)
+        hidden, _ = model.backbone(packed.embeds)
         outputs, valid = packed.response_hidden(hidden, before=1)  # [B, F + 1, H]: BOS and every frame
         b, f, q = codes.shape
-        targets = torch.cat([codes, codes.new_zeros(b, 1, q)], 1).to(task.device)
+        targets = torch.cat([codes, codes.new_zeros(b, 1, q)], 1).to(model.device)
         scored = valid[..., None].expand(-1, -1, q).clone()
-        end = lengths.to(task.device)
-        rows = torch.arange(b, device=task.device)
-        targets[rows, end, 0] = task.eos_id
+        end = lengths.to(model.device)
+        rows = torch.arange(b, device=model.device)
+        targets[rows, end, 0] = model.eos_id
         scored[rows, end, 1:] = False  # after the last frame only level 0 (EOS) is a target
-        return level_losses(task.decoder(outputs), targets, scored, task.level_weights)
+        return level_losses(model.decoder(outputs), targets, scored, level_weights)
 
     @torch.inference_mode()
-    def generate(self, task, phonemes: torch.Tensor, prompt: torch.Tensor | None, max_frames: int, n: int,
+    def generate(self, model: ParallelTTS, phonemes: torch.Tensor, prompt: torch.Tensor | None, max_frames: int, n: int,
                  use_cache: bool, generator: torch.Generator | None) -> list[torch.Tensor]:
         """``n`` renditions: codes [Q, F_i] each (at least one frame, at most ``max_frames``)."""
-        condition, k, q = task.condition(phonemes, prompt, n), task.codebook_size, task.n_levels
-        max_frames = task.frame_budget(condition, max_frames)
+        condition, k, q = model.condition(phonemes, prompt, n), model.codebook_size, model.n_levels
+        max_frames = model.condition_budget(condition, max_frames)
         rows = condition["drop_text"].shape[0]
-        prefix = task.pack_ids(**condition, response=torch.zeros(rows, 0, q, dtype=torch.long),
+        prefix = model.pack_ids(**condition, response=torch.zeros(rows, 0, q, dtype=torch.long),
                                response_lengths=torch.zeros(rows, dtype=torch.long))
         ranges = torch.tensor([0, k]).repeat(max_frames, q, 1)  # [S, Q, 2]
         ranges[1:, 0, 1] = k + 1  # EOS in level 0, from the second frame on: every rendition has a frame
-        out = decode(task.response_encoder, task.backbone, task.decoder, prefix.embeds, ranges, task.sampler,
-                     stop_id=task.eos_id, guided=task.sampler.guided, use_cache=use_cache, generator=generator)
+        out = decode(model.response_encoder, model.backbone, model.decoder, prefix.embeds, ranges, model.sampler,
+                     stop_id=model.eos_id, guided=model.sampler.guided, use_cache=use_cache, generator=generator)
         if not bool(out.stopped.all()):
             log.warning("%d of %d rendition(s) reached the max duration (%d frames) without ending; raise "
                         "max_seconds if the text is long", int((~out.stopped).sum()), n, max_frames)
