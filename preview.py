@@ -4,7 +4,6 @@ Writes round-trip WAVs, preview.md / preview.json (SI-SDR and log-mel distance p
 """
 
 import os
-from pathlib import Path
 
 import hydra
 from omegaconf import DictConfig

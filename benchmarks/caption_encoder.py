@@ -19,13 +19,20 @@ import torch
 from audiolm.tasks.caption.whisper_weights import random_whisper_encoder
 
 # openai-whisper's encoder dimensions (n_mels, n_state, n_head, n_layer)
-SIZES = {"tiny": (80, 384, 6, 4), "base": (80, 512, 8, 6), "small": (80, 768, 12, 12),
-         "medium": (80, 1024, 16, 24), "large-v3": (128, 1280, 20, 32)}
+SIZES = {
+    "tiny": (80, 384, 6, 4),
+    "base": (80, 512, 8, 6),
+    "small": (80, 768, 12, 12),
+    "medium": (80, 1024, 16, 24),
+    "large-v3": (128, 1280, 20, 32),
+}
 
 
-QUALITY_NOTE = ("Quality trade-off: Whisper was trained only on windows padded to 30 s, so trimmed features differ "
-                "from padded ones (most near the clip's end). Train the projector with the setting it will caption "
-                "with (task.model.encoder.trim); the seed recipe keeps Whisper's padding.")
+QUALITY_NOTE = (
+    "Quality trade-off: Whisper was trained only on windows padded to 30 s, so trimmed features differ "
+    "from padded ones (most near the clip's end). Train the projector with the setting it will caption "
+    "with (task.model.encoder.trim); the seed recipe keeps Whisper's padding."
+)
 
 
 def timed(fn, repeats: int) -> float:
@@ -51,10 +58,13 @@ def main() -> None:
     n = int(args.seconds * 16000)
     wav = 0.1 * torch.randn(args.batch, n)
     lengths = torch.full((args.batch,), n)
-    lines = [f"Whisper encoder on {args.batch} clips of {args.seconds:g} s, CPU ({args.threads} threads), fp32, "
-             f"random weights of each size, median of {args.repeats} runs (log-mel included).", "",
-             "| size | params | padded to 30 s (ms) | trimmed (ms) | speed-up | positions padded / trimmed |",
-             "|---|---|---|---|---|---|"]
+    lines = [
+        f"Whisper encoder on {args.batch} clips of {args.seconds:g} s, CPU ({args.threads} threads), fp32, "
+        f"random weights of each size, median of {args.repeats} runs (log-mel included).",
+        "",
+        "| size | params | padded to 30 s (ms) | trimmed (ms) | speed-up | positions padded / trimmed |",
+        "|---|---|---|---|---|---|",
+    ]
     for size in args.sizes:
         n_mels, n_state, n_head, n_layer = SIZES[size]
         with torch.inference_mode():
@@ -64,8 +74,10 @@ def main() -> None:
             t_trim = timed(lambda enc=trimmed: enc(wav, lengths), args.repeats)
             positions = (padded(wav[:1], lengths[:1])[0].shape[1], trimmed(wav[:1], lengths[:1])[0].shape[1])
         params = sum(q.numel() for q in padded.parameters()) / 1e6
-        line = (f"| {size} | {params:.1f}M | {t_pad * 1e3:.0f} | {t_trim * 1e3:.0f} | {t_pad / t_trim:.2f}x | "
-                f"{positions[0]} / {positions[1]} |")
+        line = (
+            f"| {size} | {params:.1f}M | {t_pad * 1e3:.0f} | {t_trim * 1e3:.0f} | {t_pad / t_trim:.2f}x | "
+            f"{positions[0]} / {positions[1]} |"
+        )
         print(line, flush=True)
         lines.append(line)
     lines += ["", QUALITY_NOTE]

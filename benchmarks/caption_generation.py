@@ -31,16 +31,28 @@ def main() -> None:
     p.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "caption_generation.md")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
-    lm = tiny_causal_lm(hidden_size=512, num_layers=8, num_heads=8, num_kv_heads=2, intermediate_size=1536,
-                        vocab_size=512, max_positions=2048).eval()
+    lm = tiny_causal_lm(
+        hidden_size=512,
+        num_layers=8,
+        num_heads=8,
+        num_kv_heads=2,
+        intermediate_size=1536,
+        vocab_size=512,
+        max_positions=2048,
+    ).eval()
     layout = PromptLayout(lm.tokenizer)
     params = sum(q.numel() for q in lm.parameters()) / 1e6
-    lines = [f"Greedy caption generation, {args.new_tokens} new tokens after a {len(layout.before)} + "
-             f"{AUDIO_POSITIONS} audio + {len(layout.after)} position prefix; random Mistral "
-             f"({params:.0f}M parameters), CPU ({args.threads} threads), fp32.", "",
-             "| batch | cached tok/s | seed-style recompute tok/s | speed-up | same tokens |", "|---|---|---|---|---|"]
-    config = generation_config(layout.eos_id, layout.pad_id, max_new_tokens=args.new_tokens,
-                               min_new_tokens=args.new_tokens)
+    lines = [
+        f"Greedy caption generation, {args.new_tokens} new tokens after a {len(layout.before)} + "
+        f"{AUDIO_POSITIONS} audio + {len(layout.after)} position prefix; random Mistral "
+        f"({params:.0f}M parameters), CPU ({args.threads} threads), fp32.",
+        "",
+        "| batch | cached tok/s | seed-style recompute tok/s | speed-up | same tokens |",
+        "|---|---|---|---|---|",
+    ]
+    config = generation_config(
+        layout.eos_id, layout.pad_id, max_new_tokens=args.new_tokens, min_new_tokens=args.new_tokens
+    )
     config.eos_token_id = None  # run every step on both paths
     for b in args.batch:
         torch.manual_seed(0)
@@ -53,12 +65,21 @@ def main() -> None:
             cached = cached_generate(lm.model, seq.inputs_embeds, seq.attention_mask, config)
             t_cached = time.perf_counter() - start
             start = time.perf_counter()
-            slow = recompute_greedy(lm.model, seq.inputs_embeds, seq.attention_mask, args.new_tokens,
-                                    layout.eos_id, layout.pad_id, stop_at_eos=False)
+            slow = recompute_greedy(
+                lm.model,
+                seq.inputs_embeds,
+                seq.attention_mask,
+                args.new_tokens,
+                layout.eos_id,
+                layout.pad_id,
+                stop_at_eos=False,
+            )
             t_slow = time.perf_counter() - start
         n = b * args.new_tokens
-        line = (f"| {b} | {n / t_cached:.1f} | {n / t_slow:.1f} | {t_slow / t_cached:.1f}x | "
-                f"{'yes' if torch.equal(cached, slow) else 'NO'} |")
+        line = (
+            f"| {b} | {n / t_cached:.1f} | {n / t_slow:.1f} | {t_slow / t_cached:.1f}x | "
+            f"{'yes' if torch.equal(cached, slow) else 'NO'} |"
+        )
         print(line, flush=True)
         lines.append(line)
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -17,6 +17,7 @@ a shared machine only ever add time. Results go to benchmarks/results/generation
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import statistics
 import time
@@ -46,19 +47,42 @@ from audiolm.tasks.lm.model import AudioLM
 
 SIZE = {"hidden_size": 256, "num_layers": 6}
 BACKBONES = {
-    "mamba": (lambda: MambaBackbone(**SIZE),
-              lambda v: MambaForCausalLM(MambaConfig(vocab_size=v, hidden_size=256, num_hidden_layers=6))),
-    "mamba2": (lambda: Mamba2Backbone(**SIZE),
-               lambda v: Mamba2ForCausalLM(Mamba2Config(vocab_size=v, hidden_size=256, num_hidden_layers=6,
-                                                       num_heads=8, head_dim=64, state_size=64, n_groups=1,
-                                                       chunk_size=32))),
-    "llama": (lambda: LlamaBackbone(**SIZE, num_heads=4, intermediate_size=704),
-              lambda v: LlamaForCausalLM(LlamaConfig(vocab_size=v, hidden_size=256, num_hidden_layers=6,
-                                                     num_attention_heads=4, intermediate_size=704,
-                                                     max_position_embeddings=4096))),
-    "transformer": (lambda: TransformerBackbone(**SIZE, num_heads=4),
-                    lambda v: GPT2LMHeadModel(GPT2Config(vocab_size=v, n_embd=256, n_layer=6, n_head=4,
-                                                         n_positions=4096))),
+    "mamba": (
+        lambda: MambaBackbone(**SIZE),
+        lambda v: MambaForCausalLM(MambaConfig(vocab_size=v, hidden_size=256, num_hidden_layers=6)),
+    ),
+    "mamba2": (
+        lambda: Mamba2Backbone(**SIZE),
+        lambda v: Mamba2ForCausalLM(
+            Mamba2Config(
+                vocab_size=v,
+                hidden_size=256,
+                num_hidden_layers=6,
+                num_heads=8,
+                head_dim=64,
+                state_size=64,
+                n_groups=1,
+                chunk_size=32,
+            )
+        ),
+    ),
+    "llama": (
+        lambda: LlamaBackbone(**SIZE, num_heads=4, intermediate_size=704),
+        lambda v: LlamaForCausalLM(
+            LlamaConfig(
+                vocab_size=v,
+                hidden_size=256,
+                num_hidden_layers=6,
+                num_attention_heads=4,
+                intermediate_size=704,
+                max_position_embeddings=4096,
+            )
+        ),
+    ),
+    "transformer": (
+        lambda: TransformerBackbone(**SIZE, num_heads=4),
+        lambda v: GPT2LMHeadModel(GPT2Config(vocab_size=v, n_embd=256, n_layer=6, n_head=4, n_positions=4096)),
+    ),
 }
 
 
@@ -85,7 +109,7 @@ def step_times(task: AudioLM, n_frames: int) -> list[float]:
     hook = task.backbone.register_forward_pre_hook(lambda *_: stamps.append(time.perf_counter()))
     task.generate_codes(n_frames, batch_size=1, generator=torch.Generator().manual_seed(0))
     hook.remove()
-    return [b - a for a, b in zip(stamps, stamps[1:])]
+    return [b - a for a, b in itertools.pairwise(stamps)]
 
 
 def kv_megabytes(task: AudioLM, n_tokens: int) -> str:
@@ -112,8 +136,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--new-tokens", type=int, default=1500)
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--repeats", type=int, default=3, help="runs of cached decoding and of generate(); "
-                        "the fastest counts (full recompute runs once)")
+    parser.add_argument(
+        "--repeats",
+        type=int,
+        default=3,
+        help="runs of cached decoding and of generate(); the fastest counts (full recompute runs once)",
+    )
     parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "generation.md"))
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -133,22 +161,26 @@ def main() -> None:
         at_end = statistics.median(steps[-10:])
         hf = hf_generate(make_hf(task.pattern.vocab_size + 1).eval(), n_tokens, args.repeats)
         params = sum(p.numel() for p in task.parameters())
-        rows.append(f"| {name} | {params / 1e6:.1f}M | {n_tokens / cached:,.0f} | {n_tokens / full:,.0f} | "
-                    f"{full / cached:.1f}x | {at_100 * 1e3:.2f} | {at_end * 1e3:.2f} | {at_end / at_100:.2f} | "
-                    f"{kv_megabytes(task, n_tokens + 1)} / {params * 4 / 1e6:.0f} | {n_tokens / hf:,.0f} | "
-                    f"{hf / cached:.1f}x |")
+        rows.append(
+            f"| {name} | {params / 1e6:.1f}M | {n_tokens / cached:,.0f} | {n_tokens / full:,.0f} | "
+            f"{full / cached:.1f}x | {at_100 * 1e3:.2f} | {at_end * 1e3:.2f} | {at_end / at_100:.2f} | "
+            f"{kv_megabytes(task, n_tokens + 1)} / {params * 4 / 1e6:.0f} | {n_tokens / hf:,.0f} | "
+            f"{hf / cached:.1f}x |"
+        )
         print(rows[-1], flush=True)
 
-    table = "\n".join([
-        f"Generation at batch 1, {args.new_tokens} new tokens, {args.threads} CPU threads, fp32; cached and "
-        f"generate() the fastest of {args.repeats} runs (1-minute load average {load_before:.1f} before the run, "
-        f"{os.getloadavg()[0]:.1f} after).",
-        "",
-        "| backbone | params | cached tok/s | full recompute tok/s | cached vs full | step ms @100 | "
-        "step ms @end | end/100 | KV MB @end / params MB | HF generate() tok/s | cached vs HF |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
-        *rows,
-    ])
+    table = "\n".join(
+        [
+            f"Generation at batch 1, {args.new_tokens} new tokens, {args.threads} CPU threads, fp32; cached and "
+            f"generate() the fastest of {args.repeats} runs (1-minute load average {load_before:.1f} before the run, "
+            f"{os.getloadavg()[0]:.1f} after).",
+            "",
+            "| backbone | params | cached tok/s | full recompute tok/s | cached vs full | step ms @100 | "
+            "step ms @end | end/100 | KV MB @end / params MB | HF generate() tok/s | cached vs HF |",
+            "|---|---|---|---|---|---|---|---|---|---|---|",
+            *rows,
+        ]
+    )
     print(table)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(table + "\n")

@@ -28,42 +28,64 @@ from audiolm.data.tokens.tokenize import resolve_device, tokenize_manifest
 
 SR = 16000
 # config.json of fnlp/SpeechTokenizer's speechtokenizer_hubert_avg (the architecture; weights are random here)
-SPEECHTOKENIZER = {"n_filters": 64, "dimension": 1024, "strides": [8, 5, 4, 2], "lstm_layers": 2, "bidirectional": True,
-                   "dilation_base": 2, "residual_kernel_size": 3, "n_residual_layers": 1, "activation": "ELU",
-                   "sample_rate": 16000, "n_q": 8, "semantic_dimension": 768, "codebook_size": 1024}
+SPEECHTOKENIZER = {
+    "n_filters": 64,
+    "dimension": 1024,
+    "strides": [8, 5, 4, 2],
+    "lstm_layers": 2,
+    "bidirectional": True,
+    "dilation_base": 2,
+    "residual_kernel_size": 3,
+    "n_residual_layers": 1,
+    "activation": "ELU",
+    "sample_rate": 16000,
+    "n_q": 8,
+    "semantic_dimension": 768,
+    "codebook_size": 1024,
+}
 
 
 def mulaw() -> AudioCodec:
     from audiolm.codecs.mulaw import MuLawCodec
+
     return MuLawCodec(sample_rate=SR)
 
 
 def melvq() -> AudioCodec:
     from audiolm.codecs.melvq import MelVQCodec
+
     return MelVQCodec()  # fitted by tokenize_manifest on the corpus: the fit is part of its cost
 
 
 def encodec() -> AudioCodec:
     from transformers import EncodecConfig
+
     from audiolm.codecs.encodec import EncodecCodec
+
     return EncodecCodec.from_config(EncodecConfig(), n_q=8)  # encodec_24khz, 6 kbps
 
 
 def dac() -> AudioCodec:
     from transformers import DacConfig
+
     from audiolm.codecs.dac import DacCodec
+
     return DacCodec.from_config(DacConfig(sampling_rate=44100), n_q=9)  # dac_44khz
 
 
 def mimi() -> AudioCodec:
     from transformers import MimiConfig
+
     from audiolm.codecs.mimi import MimiCodec
+
     return MimiCodec.from_config(MimiConfig(), n_q=8)
 
 
 def speechtokenizer() -> AudioCodec:
     from speechtokenizer import SpeechTokenizer
+
     from audiolm.codecs.speechtokenizer import SpeechTokenizerCodec
+
     folder = Path(tempfile.mkdtemp())
     (folder / "config.json").write_text(json.dumps(SPEECHTOKENIZER))
     torch.save(SpeechTokenizer(SPEECHTOKENIZER).state_dict(), folder / "SpeechTokenizer.pt")
@@ -72,11 +94,19 @@ def speechtokenizer() -> AudioCodec:
 
 def nemo() -> AudioCodec:
     from audiolm.codecs.nemo import NemoCodec, released_config
+
     return NemoCodec.from_config(released_config())
 
 
-CODECS: dict[str, Callable[[], AudioCodec]] = {"mulaw": mulaw, "melvq": melvq, "encodec": encodec, "dac": dac,
-                                               "mimi": mimi, "speechtokenizer": speechtokenizer, "nemo": nemo}
+CODECS: dict[str, Callable[[], AudioCodec]] = {
+    "mulaw": mulaw,
+    "melvq": melvq,
+    "encodec": encodec,
+    "dac": dac,
+    "mimi": mimi,
+    "speechtokenizer": speechtokenizer,
+    "nemo": nemo,
+}
 
 
 def make_corpus(folder: Path, clips: int, seconds: float) -> Path:
@@ -119,23 +149,28 @@ def main() -> None:
                 with torch.inference_mode():
                     codec.to(device).encode(torch.zeros(1, 1, codec.sample_rate, device=device))
             start = time.perf_counter()
-            store = tokenize_manifest(manifest, codec, Path(tmp) / "tokens" / name, batch_size=args.clips,
-                                      device=device, progress=False)
+            store = tokenize_manifest(
+                manifest, codec, Path(tmp) / "tokens" / name, batch_size=args.clips, device=device, progress=False
+            )
             wall = time.perf_counter() - start
             params = sum(p.numel() for p in codec.parameters()) / 1e6
-            rows.append(f"| {name} | {params:.1f}M | {codec.sample_rate} | {codec.frame_rate:g} | "
-                        f"{codec.n_codebooks} x {codec.codebook_size} | {len(store)} | {audio_seconds / wall:,.1f}x |")
+            rows.append(
+                f"| {name} | {params:.1f}M | {codec.sample_rate} | {codec.frame_rate:g} | "
+                f"{codec.n_codebooks} x {codec.codebook_size} | {len(store)} | {audio_seconds / wall:,.1f}x |"
+            )
             print(rows[-1], flush=True)
 
     where = f"{torch.cuda.get_device_name()}" if device.startswith("cuda") else f"{args.threads} CPU threads"
-    table = "\n".join([
-        f"Tokenisation of {args.clips} clips x {args.seconds:g} s (16 kHz source) through tokenize_manifest, "
-        f"{where}, fp32, batch {args.clips}. Pretrained codecs: released architecture, random weights.",
-        "",
-        "| codec | params | sample rate | frames/s | levels x size | items | x real time |",
-        "|---|---|---|---|---|---|---|",
-        *rows,
-    ])
+    table = "\n".join(
+        [
+            f"Tokenisation of {args.clips} clips x {args.seconds:g} s (16 kHz source) through tokenize_manifest, "
+            f"{where}, fp32, batch {args.clips}. Pretrained codecs: released architecture, random weights.",
+            "",
+            "| codec | params | sample rate | frames/s | levels x size | items | x real time |",
+            "|---|---|---|---|---|---|---|",
+            *rows,
+        ]
+    )
     print(table)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(table + "\n")

@@ -37,10 +37,12 @@ def backbones(length: int) -> dict[str, Callable[[], Backbone]]:
     return {
         "mamba": lambda: MambaBackbone(hidden_size=256, num_layers=7),
         "mamba2": lambda: Mamba2Backbone(hidden_size=256, num_layers=7),
-        "llama": lambda: LlamaBackbone(hidden_size=256, num_layers=4, num_heads=4, intermediate_size=704,
-                                       max_position_embeddings=length),
-        "transformer": lambda: TransformerBackbone(hidden_size=256, num_layers=4, num_heads=4,
-                                                   max_position_embeddings=length),
+        "llama": lambda: LlamaBackbone(
+            hidden_size=256, num_layers=4, num_heads=4, intermediate_size=704, max_position_embeddings=length
+        ),
+        "transformer": lambda: TransformerBackbone(
+            hidden_size=256, num_layers=4, num_heads=4, max_position_embeddings=length
+        ),
     }
 
 
@@ -70,8 +72,12 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=3, help="measured optimizer steps per backbone")
     parser.add_argument("--warmup", type=int, default=1)
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--reference-steps", type=int, default=1,
-                        help="measured steps of transformers' sequential scan (slow; 0 skips the comparison)")
+    parser.add_argument(
+        "--reference-steps",
+        type=int,
+        default=1,
+        help="measured steps of transformers' sequential scan (slow; 0 skips the comparison)",
+    )
     parser.add_argument("--only", nargs="*", help="backbones to measure (default: all)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -105,8 +111,9 @@ def main() -> None:
         modeling_mamba.mamba_selective_scan = inspect.unwrap(dispatcher)
         try:
             backbone = backbones(args.length)["mamba"]()
-            reference_step = statistics.median(step_seconds(backbone, args.batch, args.length,
-                                                            args.reference_steps, warmup=0))
+            reference_step = statistics.median(
+                step_seconds(backbone, args.batch, args.length, args.reference_steps, warmup=0)
+            )
         finally:
             modeling_mamba.mamba_selective_scan = dispatcher
         lines += [

@@ -104,14 +104,20 @@ def main() -> None:
     models = {f"NAR demasking, N={n}": (lambda n=n: nar(n, sampler), f"{n} + 1 (duration)") for n in args.steps}
     models[f"NAR demasking, N={mid}, CFG"] = (lambda: nar(mid, guided), f"{mid} + 1 (duration), 2 rows")
     models["AR, all levels per step (cached)"] = (lambda: parallel(AutoregressiveMode, sampler, frames), ar_passes)
-    models["AR, all levels per step (cached), CFG"] = (lambda: parallel(AutoregressiveMode, guided, frames),
-                                                       ar_passes + ", 2 rows")
+    models["AR, all levels per step (cached), CFG"] = (
+        lambda: parallel(AutoregressiveMode, guided, frames),
+        ar_passes + ", 2 rows",
+    )
     models["VALL-E AR+NAR (task=tts)"] = (lambda: valle(sampler), valle_passes)
     models["VALL-E AR+NAR (task=tts), CFG"] = (lambda: valle(guided), valle_passes + ", 2 rows")
     device = torch.cuda.get_device_name() if args.device.startswith("cuda") else f"{args.threads} CPU thread(s)"
-    lines = [f"Parallel TTS synthesis of {args.seconds:.0f} s of audio ({frames} frames) on {device}, batch 1, fp32: "
-             f"untrained Llama 256 x 6 layers over melvq codes (4 x 256, 50 frames/s), 3 s prompt, one sentence.", "",
-             "| model | params | seconds | RTF | forward passes |", "|---|---|---|---|---|"]
+    lines = [
+        f"Parallel TTS synthesis of {args.seconds:.0f} s of audio ({frames} frames) on {device}, batch 1, fp32: "
+        f"untrained Llama 256 x 6 layers over melvq codes (4 x 256, 50 frames/s), 3 s prompt, one sentence.",
+        "",
+        "| model | params | seconds | RTF | forward passes |",
+        "|---|---|---|---|---|",
+    ]
     for name, (build, passes) in models.items():
         model = build().to(args.device)
         model.codec.to(args.device)
@@ -124,17 +130,20 @@ def main() -> None:
     start = time.perf_counter()
     c.decode(torch.randint(0, c.codebook_size, (1, c.n_codebooks, frames), device=args.device))
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
-    lines += ["", f"Codec decoding (melvq, Griffin-Lim) of the {args.seconds:.0f} s, the same for every model: "
-              f"{time.perf_counter() - start:.2f} s.",
-              f"Machine load average at the end (1/5/15 min): {load} on {os.cpu_count()} cores (shared with other "
-              "work).",
-              "", "seconds: model time from text and prompt to codes, best of "
-              f"{args.repeats} runs. RTF: seconds of compute per second of audio. Sampling: temperature 1, top-k 50; "
-              "CFG rows: scale 3, rescale 0.75 (an unconditional row beside each conditional one); VALL-E's NAR levels "
-              "are greedy, as task=tts does.",
-              "Command: `.venv/bin/python benchmarks/tts_parallel_synthesis.py --seconds "
-              f"{args.seconds:g} --steps {' '.join(map(str, args.steps))} --repeats {args.repeats} --threads "
-              f"{args.threads} --device {args.device}`"]
+    lines += [
+        "",
+        f"Codec decoding (melvq, Griffin-Lim) of the {args.seconds:.0f} s, the same for every model: "
+        f"{time.perf_counter() - start:.2f} s.",
+        f"Machine load average at the end (1/5/15 min): {load} on {os.cpu_count()} cores (shared with other work).",
+        "",
+        "seconds: model time from text and prompt to codes, best of "
+        f"{args.repeats} runs. RTF: seconds of compute per second of audio. Sampling: temperature 1, top-k 50; "
+        "CFG rows: scale 3, rescale 0.75 (an unconditional row beside each conditional one); VALL-E's NAR levels "
+        "are greedy, as task=tts does.",
+        "Command: `.venv/bin/python benchmarks/tts_parallel_synthesis.py --seconds "
+        f"{args.seconds:g} --steps {' '.join(map(str, args.steps))} --repeats {args.repeats} --threads "
+        f"{args.threads} --device {args.device}`",
+    ]
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text("\n".join(lines) + "\n")
     print(f"wrote {args.out}")

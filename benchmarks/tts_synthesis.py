@@ -94,9 +94,13 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     logging.getLogger("audiolm.tasks.tts").setLevel(logging.ERROR)  # the max-duration note is intended here
     device = torch.cuda.get_device_name() if args.device.startswith("cuda") else f"{args.threads} CPU threads"
-    lines = [f"TTS synthesis on {device}, batch 1, fp32; melvq codes (4 x 256, 50 frames/s), 3 s prompt.", "",
-             f"| backbone | params | RTF total | RTF AR | RTF NAR | RTF codec | AR tok/s cached | AR tok/s recompute "
-             f"| cached vs recompute @{args.ar_tokens} |", "|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        f"TTS synthesis on {device}, batch 1, fp32; melvq codes (4 x 256, 50 frames/s), 3 s prompt.",
+        "",
+        f"| backbone | params | RTF total | RTF AR | RTF NAR | RTF codec | AR tok/s cached | AR tok/s recompute "
+        f"| cached vs recompute @{args.ar_tokens} |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
     for name in args.backbones:
         model = build(name, args.device)
         real_time_factor(model, 0.5)  # warm-up
@@ -104,18 +108,32 @@ def main() -> None:
         cached = ar_speed(model, args.ar_tokens, use_cache=True)
         full = ar_speed(model, args.ar_tokens, use_cache=False)
         params = sum(p.numel() for p in model.parameters()) / 1e6
-        lines.append(f"| {name} | {params:.1f}M | {rtf['total']:.3f} | {rtf['ar']:.3f} | {rtf['nar']:.3f} | "
-                     f"{rtf['codec']:.3f} | {cached:.0f} | {full:.1f} | {cached / full:.1f}x |")
+        lines.append(
+            f"| {name} | {params:.1f}M | {rtf['total']:.3f} | {rtf['ar']:.3f} | {rtf['nar']:.3f} | "
+            f"{rtf['codec']:.3f} | {cached:.0f} | {full:.1f} | {cached / full:.1f}x |"
+        )
         print(lines[-1], flush=True)
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
-    lines += ["", f"Machine load average at the end (1/5/15 min): {load} on {os.cpu_count()} cores; other work on the "
-              f"machine slows full recompute (compute-bound) more than cached steps (overhead-bound).",
-              "", f"RTF: seconds of compute per second of audio for {args.seconds:.0f} s of speech (below 1 is faster "
-              f"than real time). AR tok/s: level-0 tokens per second generating {args.ar_tokens} tokens after the text "
-              f"and prompt, through the backbone cache vs recomputing the whole sequence each step.",
-              "Command: `.venv/bin/python benchmarks/tts_synthesis.py " + " ".join(
-                  f"--{k.replace('_', '-')} {v}" for k, v in (("seconds", args.seconds), ("ar_tokens", args.ar_tokens),
-                                                            ("threads", args.threads), ("device", args.device))) + "`"]
+    lines += [
+        "",
+        f"Machine load average at the end (1/5/15 min): {load} on {os.cpu_count()} cores; other work on the "
+        f"machine slows full recompute (compute-bound) more than cached steps (overhead-bound).",
+        "",
+        f"RTF: seconds of compute per second of audio for {args.seconds:.0f} s of speech (below 1 is faster "
+        f"than real time). AR tok/s: level-0 tokens per second generating {args.ar_tokens} tokens after the text "
+        f"and prompt, through the backbone cache vs recomputing the whole sequence each step.",
+        "Command: `.venv/bin/python benchmarks/tts_synthesis.py "
+        + " ".join(
+            f"--{k.replace('_', '-')} {v}"
+            for k, v in (
+                ("seconds", args.seconds),
+                ("ar_tokens", args.ar_tokens),
+                ("threads", args.threads),
+                ("device", args.device),
+            )
+        )
+        + "`",
+    ]
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text("\n".join(lines) + "\n")
     print(f"wrote {args.out}")

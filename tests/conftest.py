@@ -35,13 +35,26 @@ TINY = [
 ]
 
 # The captioner on the tiny embedded caption corpus.
-CAPTION_TINY = ["task=caption", "data.n_clips=40", "data.batch_size=4", "trainer.max_steps=4",
-                "trainer.val_check_interval=2", "trainer.limit_val_batches=2", "trainer.log_every_n_steps=1",
-                "optim.scheduler.warmup_steps=1"]
+CAPTION_TINY = [
+    "task=caption",
+    "data.n_clips=40",
+    "data.batch_size=4",
+    "trainer.max_steps=4",
+    "trainer.val_check_interval=2",
+    "trainer.limit_val_batches=2",
+    "trainer.log_every_n_steps=1",
+    "optim.scheduler.warmup_steps=1",
+]
 
 # The VALL-E task on the same tiny corpus (TTS targets are never cut, so no segment length).
-TTS_TINY = ["task=tts", "model=llama", "logger=csv", "eval.n_samples=2", "eval.max_seconds=0.5",
-            *[o for o in TINY if not o.startswith(("eval.", "data.segment_seconds"))]]
+TTS_TINY = [
+    "task=tts",
+    "model=llama",
+    "logger=csv",
+    "eval.n_samples=2",
+    "eval.max_seconds=0.5",
+    *[o for o in TINY if not o.startswith(("eval.", "data.segment_seconds"))],
+]
 
 
 @pytest.fixture(scope="session")
@@ -52,10 +65,13 @@ def data_dir(tmp_path_factory) -> Path:
 
 def run_entry(script: str, *args: str, cwd: Path = ROOT, check: bool = True) -> subprocess.CompletedProcess:
     env = {**os.environ, "HYDRA_FULL_ERROR": "0", "WANDB_MODE": "offline", "PYTHONWARNINGS": "ignore"}
-    proc = subprocess.run([sys.executable, str(ROOT / script), *args], cwd=cwd, env=env, capture_output=True,
-                          text=True, timeout=900)
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / script), *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=900
+    )
     if check and proc.returncode != 0:
-        raise AssertionError(f"{script} {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}")
+        raise AssertionError(
+            f"{script} {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}"
+        )
     return proc
 
 
@@ -81,6 +97,11 @@ def caption_run(data_dir, tmp_path_factory) -> tuple[Path, Path]:
     first, resumed = tmp_path_factory.mktemp("caption_run"), tmp_path_factory.mktemp("caption_resumed")
     common = [*CAPTION_TINY, "task.train_llm=false", f"paths.data_dir={data_dir}"]
     run_entry("train.py", *common, f"hydra.run.dir={first}")
-    run_entry("train.py", *common, "trainer.max_steps=6", f"ckpt_path={first}/checkpoints/last.ckpt",
-              f"hydra.run.dir={resumed}")
+    run_entry(
+        "train.py",
+        *common,
+        "trainer.max_steps=6",
+        f"ckpt_path={first}/checkpoints/last.ckpt",
+        f"hydra.run.dir={resumed}",
+    )
     return first, resumed

@@ -46,8 +46,9 @@ def v01_run(tmp_path):
     """A run as audiolm 0.1 wrote it: the task held embeddings and heads itself, its config had no task.model."""
     ckpts = tmp_path / "checkpoints"
     ckpts.mkdir()
-    OmegaConf.save(OmegaConf.create({"task": {"_target_": "audiolm.tasks.lm.AudioLMTask"}, "seed": 1}),
-                   ckpts / "config.yaml")
+    OmegaConf.save(
+        OmegaConf.create({"task": {"_target_": "audiolm.tasks.lm.AudioLMTask"}, "seed": 1}), ckpts / "config.yaml"
+    )
     torch.save({"state_dict": {"embedding.weight": torch.zeros(2, 2)}}, ckpts / "last.ckpt")
     return tmp_path
 

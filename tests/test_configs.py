@@ -44,8 +44,22 @@ def targets(node) -> list[str]:
 
 
 def test_every_group_has_options():
-    assert {"task", "model", "codec", "data", "pattern", "trainer", "logger", "callbacks", "paths", "hydra",
-            "debug", "experiment", "hparams_search", "sampling"} <= set(GROUPS)
+    assert {
+        "task",
+        "model",
+        "codec",
+        "data",
+        "pattern",
+        "trainer",
+        "logger",
+        "callbacks",
+        "paths",
+        "hydra",
+        "debug",
+        "experiment",
+        "hparams_search",
+        "sampling",
+    } <= set(GROUPS)
     for group in GROUPS:
         assert options(group), f"config group {group} is empty"
 
@@ -83,7 +97,6 @@ def test_every_codec_builds_or_names_what_is_missing(option):
 def test_every_pattern_builds_for_a_codec(option):
     pattern = instantiate(compose_train([f"pattern={option}"]).pattern)(n_codebooks=4, codebook_size=256)
     assert isinstance(pattern, Pattern) and pattern.vocab_size >= 256
-
 
 
 def test_default_is_the_demo_experiment():
@@ -125,8 +138,12 @@ def task_parts() -> list[tuple[str, str, str, str]]:
 
 def test_tasks_with_parts_are_found():
     assert {(t, g.rsplit("/", 1)[1]) for t, g, _, _ in task_parts()} >= {
-        ("caption", "encoder"), ("caption", "llm"), ("caption", "projector"), ("tts_parallel", "mode"),
-        ("tts_parallel", "encoder")}
+        ("caption", "encoder"),
+        ("caption", "llm"),
+        ("caption", "projector"),
+        ("tts_parallel", "mode"),
+        ("tts_parallel", "encoder"),
+    }
 
 
 @pytest.mark.parametrize("task,group,key,option", task_parts())

@@ -29,8 +29,9 @@ def test_debug_fdr_runs(data_dir, tmp_path):
 
 
 def test_a_run_shorter_than_the_validation_interval_still_logs_validation(data_dir, tmp_path):
-    run_entry("train.py", *_quick(data_dir, tmp_path, "logger=csv", "trainer.max_steps=4",
-                                  "trainer.val_check_interval=110"))
+    run_entry(
+        "train.py", *_quick(data_dir, tmp_path, "logger=csv", "trainer.max_steps=4", "trainer.val_check_interval=110")
+    )
     header = (tmp_path / "csv" / "metrics.csv").read_text().splitlines()[0].split(",")
     assert "val/nll" in header
 
@@ -67,8 +68,11 @@ def test_eval_takes_a_run_folder(trained_run, tmp_path):
     assert f"checkpoint: {report['checkpoint']}" in proc.stdout, "the path on one line, unbroken"
 
 
-@pytest.mark.parametrize("command", [[str(ROOT / "eval.py")], ["-m", "audiolm.cli.export"],
-                                     ["-m", "audiolm.cli.synthesize"]], ids=["eval", "export", "synthesize"])
+@pytest.mark.parametrize(
+    "command",
+    [[str(ROOT / "eval.py")], ["-m", "audiolm.cli.export"], ["-m", "audiolm.cli.synthesize"]],
+    ids=["eval", "export", "synthesize"],
+)
 def test_help_needs_no_checkpoint(command):
     proc = subprocess.run([sys.executable, *command, "--help"], capture_output=True, text=True, cwd=ROOT, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]

@@ -32,8 +32,16 @@ class _Answer(http.server.BaseHTTPRequestHandler):
 def online(monkeypatch):
     """A process that may use the hub (the test session sets HF_HUB_OFFLINE=1), with nothing probed yet; restores
     huggingface_hub's offline constant, its shared client and the probe cache afterwards."""
-    for name in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy",
-                 "https_proxy", "all_proxy"):
+    for name in (
+        "HF_HUB_OFFLINE",
+        "TRANSFORMERS_OFFLINE",
+        "HTTP_PROXY",
+        "HTTPS_PROXY",
+        "ALL_PROXY",
+        "http_proxy",
+        "https_proxy",
+        "all_proxy",
+    ):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
@@ -130,6 +138,12 @@ def test_proxy_variables_are_honoured(server):
 def test_hf_endpoint_is_the_one_asked():
     env = {**os.environ, "HF_ENDPOINT": "http://127.0.0.1:9/"}
     env.pop("HF_HUB_OFFLINE", None)
-    out = subprocess.run([sys.executable, "-c", "from audiolm import hub; print(hub.endpoint())"], env=env,
-                         capture_output=True, text=True, check=True, timeout=120).stdout
+    out = subprocess.run(
+        [sys.executable, "-c", "from audiolm import hub; print(hub.endpoint())"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    ).stdout
     assert out.strip() == "http://127.0.0.1:9"

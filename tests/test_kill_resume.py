@@ -15,6 +15,7 @@ import yaml
 
 from audiolm.data.manifest import Utterance, write_manifest
 from audiolm.data.tokens.store import TokenStore
+
 from conftest import ROOT
 
 N_ITEMS, SHARD_ITEMS = 40, 2
@@ -34,9 +35,22 @@ def make_manifest(tmp_path: Path) -> Path:
 
 
 def tokenize_cmd(manifest: Path, store_root: Path, codec_yaml: Path) -> list[str]:
-    return [sys.executable, "-m", "audiolm.cli.tokenize", "--manifest", str(manifest), "--store-root",
-            str(store_root), "--codec-config", str(codec_yaml), "--batch-size", "1",
-            "--shard-items", str(SHARD_ITEMS), "--no-progress"]
+    return [
+        sys.executable,
+        "-m",
+        "audiolm.cli.tokenize",
+        "--manifest",
+        str(manifest),
+        "--store-root",
+        str(store_root),
+        "--codec-config",
+        str(codec_yaml),
+        "--batch-size",
+        "1",
+        "--shard-items",
+        str(SHARD_ITEMS),
+        "--no-progress",
+    ]
 
 
 def run_env() -> dict[str, str]:
@@ -55,8 +69,13 @@ def test_sigkill_halfway_then_rerun_equals_uninterrupted(tmp_path):
     codec_yaml.write_text(yaml.safe_dump(CODEC))
 
     killed_root = tmp_path / "killed"
-    proc = subprocess.Popen(tokenize_cmd(manifest, killed_root, codec_yaml), env=run_env(), cwd=ROOT,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        tokenize_cmd(manifest, killed_root, codec_yaml),
+        env=run_env(),
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and proc.poll() is None:
         shards = list(killed_root.glob("*/shard-*.json"))
@@ -70,12 +89,14 @@ def test_sigkill_halfway_then_rerun_equals_uninterrupted(tmp_path):
     held = TokenStore(store_dir, allow_incomplete=True)
     assert not held.meta.get("complete") and 0 < len(held) < N_ITEMS
 
-    rerun = subprocess.run(tokenize_cmd(manifest, killed_root, codec_yaml), env=run_env(), cwd=ROOT,
-                           capture_output=True, text=True)
+    rerun = subprocess.run(
+        tokenize_cmd(manifest, killed_root, codec_yaml), env=run_env(), cwd=ROOT, capture_output=True, text=True
+    )
     assert rerun.returncode == 0, rerun.stderr[-2000:]
     clean_root = tmp_path / "clean"
-    clean = subprocess.run(tokenize_cmd(manifest, clean_root, codec_yaml), env=run_env(), cwd=ROOT,
-                           capture_output=True, text=True)
+    clean = subprocess.run(
+        tokenize_cmd(manifest, clean_root, codec_yaml), env=run_env(), cwd=ROOT, capture_output=True, text=True
+    )
     assert clean.returncode == 0, clean.stderr[-2000:]
 
     resumed, uninterrupted = store_contents(killed_root), store_contents(clean_root)

@@ -10,9 +10,11 @@ from conftest import ROOT
 
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 # The run each family's notebook inspects (fixtures of conftest).
-RUNS = {"lm.ipynb": lambda request: request.getfixturevalue("trained_run"),
-        "tts.ipynb": lambda request: request.getfixturevalue("tts_run"),
-        "caption.ipynb": lambda request: request.getfixturevalue("caption_run")[0]}
+RUNS = {
+    "lm.ipynb": lambda request: request.getfixturevalue("trained_run"),
+    "tts.ipynb": lambda request: request.getfixturevalue("tts_run"),
+    "caption.ipynb": lambda request: request.getfixturevalue("caption_run")[0],
+}
 
 
 def test_every_family_has_a_notebook():

@@ -99,12 +99,22 @@ def test_preview_entry_point_on_a_prepared_folder(tmp_path):
     voices.mkdir(parents=True)
     t = np.arange(2 * 16000) / 16000
     for i in range(3):
-        sf.write(voices / f"u{i}.wav", 0.3 * np.sin(2 * np.pi * (120 + 40 * i) * t) * (1 + np.sin(2 * np.pi * 2 * t)),
-                 16000)
+        sf.write(
+            voices / f"u{i}.wav", 0.3 * np.sin(2 * np.pi * (120 + 40 * i) * t) * (1 + np.sin(2 * np.pi * 2 * t)), 16000
+        )
     out = tmp_path / "out"
-    run_entry("preview.py", "codec=mulaw", "data=folder", f"data.root={tmp_path / 'voices'}",
-              f"paths.data_dir={tmp_path / 'data'}", "preview.n_q=[1,2]", "preview.clips=2", "preview.seconds=0.5",
-              f"preview.out_dir={out}", f"hydra.run.dir={tmp_path / 'run'}")
+    run_entry(
+        "preview.py",
+        "codec=mulaw",
+        "data=folder",
+        f"data.root={tmp_path / 'voices'}",
+        f"paths.data_dir={tmp_path / 'data'}",
+        "preview.n_q=[1,2]",
+        "preview.clips=2",
+        "preview.seconds=0.5",
+        f"preview.out_dir={out}",
+        f"hydra.run.dir={tmp_path / 'run'}",
+    )
     report = json.loads((out / "preview.json").read_text())
     assert list(report["summary"]) == ["1"] and "n_q=2 skipped" in report["notes"][0]
     assert report["summary"]["1"]["si_sdr_db"] > 20  # 8-bit mu-law keeps a clean tone

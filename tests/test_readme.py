@@ -45,14 +45,21 @@ def test_the_readme_has_train_commands():
 
 @pytest.mark.parametrize("command", TRAIN)
 def test_every_readme_train_command_composes(command):
-    args = [a.split("=")[0] + "=" + a.split("=", 1)[1].split(",")[0] for a in overrides(command)]  # a sweep's first point
+    args = [
+        a.split("=")[0] + "=" + a.split("=", 1)[1].split(",")[0] for a in overrides(command)
+    ]  # a sweep's first point
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=str(ROOT / "configs"), version_base="1.3"):
         compose(config_name="train", overrides=args)
 
 
-QUICK = ["trainer.max_steps=2", "trainer.val_check_interval=2", "trainer.limit_val_batches=1", "logger=csv",
-         "eval.n_samples=1"]
+QUICK = [
+    "trainer.max_steps=2",
+    "trainer.val_check_interval=2",
+    "trainer.limit_val_batches=1",
+    "logger=csv",
+    "eval.n_samples=1",
+]
 RUNNABLE = [c for c in TRAIN if not NEEDS_THE_READER.search(c)]
 
 
@@ -64,5 +71,6 @@ def test_readme_train_commands_without_weights_run(command, data_dir, tmp_path):
     caption = any(a.startswith(("task=caption", "experiment=caption")) for a in args)
     args += ["data.n_clips=40", "data.batch_size=4"] if caption else small
     dest = f"hydra.sweep.dir={tmp_path}" if "-m" in shlex.split(command) else f"hydra.run.dir={tmp_path}"
-    run_entry("train.py", *(["-m"] if "-m" in shlex.split(command) else []), *args, *QUICK,
-              f"paths.data_dir={data_dir}", dest)
+    run_entry(
+        "train.py", *(["-m"] if "-m" in shlex.split(command) else []), *args, *QUICK, f"paths.data_dir={data_dir}", dest
+    )

@@ -34,8 +34,10 @@ def resolve_checkpoint(path: str | Path) -> Path:
             log.info("using %s", candidate)
             return candidate
     if not path.is_file():
-        raise AudiolmError(f"checkpoint not found: {path}. Pass a run folder, its checkpoints/ folder or a file such "
-                           f"as <run dir>/checkpoints/last.ckpt")
+        raise AudiolmError(
+            f"checkpoint not found: {path}. Pass a run folder, its checkpoints/ folder or a file such "
+            f"as <run dir>/checkpoints/last.ckpt"
+        )
     return path
 
 
@@ -49,8 +51,10 @@ def run_config(ckpt: Path, overrides: list[str] = ()) -> DictConfig:
 
     ckpt = resolve_checkpoint(ckpt)
     if not (ckpt.parent / CONFIG_NAME).is_file():
-        raise AudiolmError(f"no {CONFIG_NAME} next to {ckpt}: a run is rebuilt from the config that train.py saves "
-                           f"in the checkpoints folder. Copy it there with the checkpoint.")
+        raise AudiolmError(
+            f"no {CONFIG_NAME} next to {ckpt}: a run is rebuilt from the config that train.py saves "
+            f"in the checkpoints folder. Copy it there with the checkpoint."
+        )
     with initialize_config_dir(config_dir=str(ckpt.parent.resolve()), version_base="1.3"):
         cfg = compose(config_name=CONFIG_NAME.removesuffix(".yaml"), overrides=list(overrides))
     check_layout(cfg, ckpt)
@@ -61,9 +65,11 @@ def check_layout(cfg: DictConfig, source: Path) -> None:
     """Refuse a run written before models and tasks were split (audiolm 0.1): its weights name other modules."""
     task = cfg.get("task") or {}
     if "model" not in task:
-        raise AudiolmError(f"{source} was written by audiolm 0.1 ({task.get('_target_')}), before each task "
-                           f"family got a model of its own; this version cannot load its weights. Retrain it: "
-                           f"python train.py with the same groups")
+        raise AudiolmError(
+            f"{source} was written by audiolm 0.1 ({task.get('_target_')}), before each task "
+            f"family got a model of its own; this version cannot load its weights. Retrain it: "
+            f"python train.py with the same groups"
+        )
 
 
 def model_weights(state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -85,12 +91,16 @@ def load_task(ckpt: Path, overrides: list[str] = ()) -> tuple[DictConfig, L.Ligh
     return cfg, datamodule, task
 
 
-def load_model(path: str | Path, overrides: list[str] = (), adapter: str | Path | None = None,
-               device: str | torch.device | None = None) -> Any:
+def load_model(
+    path: str | Path,
+    overrides: list[str] = (),
+    adapter: str | Path | None = None,
+    device: str | torch.device | None = None,
+) -> Any:
     """The family's model from a checkpoint, a run folder or an export, in eval mode on ``device``;
     ``adapter`` adds an exported LoRA adapter. Its run config is ``model.config``."""
-    from audiolm.exports import load_adapter, load_export
     from audiolm.adapters.lora import LoraSettings
+    from audiolm.exports import load_adapter, load_export
     from audiolm.runs import build_model
 
     path = Path(path)
@@ -118,8 +128,13 @@ def load_model(path: str | Path, overrides: list[str] = (), adapter: str | Path 
 
 
 # What a resumed run must share with the run that wrote its checkpoint: (config key, group to name).
-RESUME_KEYS = (("task._target_", "task"), ("task.model._target_", "task"), ("model._target_", "model"),
-               ("codec._target_", "codec"), ("pattern._target_", "pattern"))
+RESUME_KEYS = (
+    ("task._target_", "task"),
+    ("task.model._target_", "task"),
+    ("model._target_", "model"),
+    ("codec._target_", "codec"),
+    ("pattern._target_", "pattern"),
+)
 
 
 def check_resume(cfg: DictConfig, ckpt: Path) -> None:
@@ -133,14 +148,17 @@ def check_resume(cfg: DictConfig, ckpt: Path) -> None:
     if not saved_path.is_file():
         return
     saved = OmegaConf.load(saved_path)
-    differ = sorted({group for key, group in RESUME_KEYS
-                     if OmegaConf.select(saved, key) != OmegaConf.select(cfg, key)})
+    differ = sorted({group for key, group in RESUME_KEYS if OmegaConf.select(saved, key) != OmegaConf.select(cfg, key)})
     if not differ:
         return
     hydra_yaml = ckpt.parent.parent / ".hydra" / "hydra.yaml"
     choices = OmegaConf.load(hydra_yaml).hydra.runtime.choices if hydra_yaml.is_file() else {}
     trained = " ".join(f"{g}={choices[g]}" for g in differ if g in choices) or ", ".join(
-        f"{g} ({OmegaConf.select(saved, key)})" for key, g in RESUME_KEYS if g in differ and
-        OmegaConf.select(saved, key) is not None)
-    raise AudiolmError(f"{ckpt} was trained with other {'/'.join(differ)} groups than this run; resume it with "
-                       f"the ones it was trained with: python train.py {trained} ckpt_path={ckpt}")
+        f"{g} ({OmegaConf.select(saved, key)})"
+        for key, g in RESUME_KEYS
+        if g in differ and OmegaConf.select(saved, key) is not None
+    )
+    raise AudiolmError(
+        f"{ckpt} was trained with other {'/'.join(differ)} groups than this run; resume it with "
+        f"the ones it was trained with: python train.py {trained} ckpt_path={ckpt}"
+    )

@@ -30,8 +30,12 @@ def save_export(model: Any, cfg: DictConfig, out: Path, dtype: str = "fp32", ada
     """Write ``model`` (or only its LoRA adapter) to ``out``; see the module docstring for the layout."""
     if dtype not in DTYPES:
         raise ConfigError(f"--dtype must be one of {sorted(DTYPES)}, got {dtype!r}")
-    meta = {"format": FORMAT, "dtype": dtype, "kind": "lora_adapter" if adapter else "model",
-            "config": json.dumps(OmegaConf.to_container(cfg, resolve=True))}
+    meta = {
+        "format": FORMAT,
+        "dtype": dtype,
+        "kind": "lora_adapter" if adapter else "model",
+        "config": json.dumps(OmegaConf.to_container(cfg, resolve=True)),
+    }
     codec = getattr(model, "codec", None)  # the captioner has none
     if codec is not None:
         meta["codec"] = json.dumps(codec.config_dict(), default=str)
@@ -65,9 +69,11 @@ def read_export(path: Path) -> tuple[dict[str, str], dict[str, torch.Tensor]]:
     with safe_open(str(path), framework="pt") as f:
         meta = f.metadata() or {}
         if meta.get("format") != FORMAT:
-            raise AudiolmError(f"{path} is not an export of this audiolm version (format {meta.get('format')!r}, "
-                               f"expected {FORMAT}); export the checkpoint again with python -m audiolm.cli.export")
-        return meta, {k: f.get_tensor(k) for k in f.keys()}
+            raise AudiolmError(
+                f"{path} is not an export of this audiolm version (format {meta.get('format')!r}, "
+                f"expected {FORMAT}); export the checkpoint again with python -m audiolm.cli.export"
+            )
+        return meta, {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 - safe_open is no dict
 
 
 def _extra_state(meta: dict[str, str], tensors: dict[str, torch.Tensor]) -> dict[str, Any]:
@@ -87,16 +93,19 @@ def load_export(path: Path, overrides: list[str] = ()) -> tuple[DictConfig, Any]
 
     meta, tensors = read_export(path)
     if meta["kind"] != "model":
-        raise AudiolmError(f"{path} holds a LoRA adapter only; load its base model (ckpt=...) and pass the "
-                           f"adapter with --adapter {path}")
+        raise AudiolmError(
+            f"{path} holds a LoRA adapter only; load its base model (ckpt=...) and pass the "
+            f"adapter with --adapter {path}"
+        )
     cfg = OmegaConf.merge(OmegaConf.create(json.loads(meta["config"])), OmegaConf.from_dotlist(list(overrides)))
     check_layout(cfg, path)
     model = build_model(cfg)
     lora = cfg.task.get("lora") or {}
     if lora.get("rank"):
         model.adapt(LoraSettings(**{**lora, "base": None}))
-    model.load_weights({k: v.float() if v.is_floating_point() else v for k, v in tensors.items()
-                        if not k.startswith(EXTRA)})
+    model.load_weights(
+        {k: v.float() if v.is_floating_point() else v for k, v in tensors.items() if not k.startswith(EXTRA)}
+    )
     model.load_extra_state(_extra_state(meta, tensors))
     return cfg, model.eval()
 

@@ -66,9 +66,11 @@ def refuse_model_groups(overrides: Iterable[str]) -> None:
     for override in overrides:
         key = override.split("=", 1)[0].lstrip("+~")
         if key in MODEL_GROUPS:
-            raise ConfigError(f"eval.py rebuilds the run as it was trained, so `{override}` cannot apply: the "
-                              f"checkpoint's {key} is fixed. Override keys inside it instead (e.g. "
-                              f"sampling.temperature=0.8, eval.n_samples=8), or train a new run with {override}")
+            raise ConfigError(
+                f"eval.py rebuilds the run as it was trained, so `{override}` cannot apply: the "
+                f"checkpoint's {key} is fixed. Override keys inside it instead (e.g. "
+                f"sampling.temperature=0.8, eval.n_samples=8), or train a new run with {override}"
+            )
 
 
 def unknown_argument(exc: TypeError, valid: Iterable[str], group: str) -> ConfigError | None:

@@ -43,15 +43,19 @@ def levels_to_try(codec: AudioCodec, requested: list[int]) -> tuple[list[int], l
     if not codec.residual:
         return [q], [f"{name} is not residual: it decodes only all {q} levels"] if set(requested) != {q} else []
     keep = sorted({n for n in requested if 1 <= n <= q})
-    notes = [f"n_q={n} skipped: {name} is configured with {q} levels (give the codec more levels, e.g. codec.n_q, to preview more)"
-             for n in sorted(set(requested) - set(keep))]
+    notes = [
+        f"n_q={n} skipped: {name} is configured with {q} levels "
+        f"(give the codec more levels, e.g. codec.n_q, to preview more)"
+        for n in sorted(set(requested) - set(keep))
+    ]
     if not keep:
         raise ConfigError(f"preview.n_q={requested} holds no level count in [1, {q}] for {name}")
     return keep, notes
 
 
-def pick_clips(rows: list[Utterance], root: Path, codec: AudioCodec, n_clips: int, seconds: float,
-               seed: int) -> list[tuple[str, torch.Tensor]]:
+def pick_clips(
+    rows: list[Utterance], root: Path, codec: AudioCodec, n_clips: int, seconds: float, seed: int
+) -> list[tuple[str, torch.Tensor]]:
     """Up to ``n_clips`` seeded-random clips of at most ``seconds``: (id, wav [1, T] at the codec's rate).
 
     Clips are read and checked as tokenisation reads them; an unusable one is skipped with its reason.
@@ -77,8 +81,9 @@ def bitrate_kbps(codec: AudioCodec, n: int) -> float:
 
 
 @torch.inference_mode()
-def round_trip(codec: AudioCodec, clips: list[tuple[str, torch.Tensor]], levels: list[int], out: Path,
-               device: str) -> dict[str, Any]:
+def round_trip(
+    codec: AudioCodec, clips: list[tuple[str, torch.Tensor]], levels: list[int], out: Path, device: str
+) -> dict[str, Any]:
     """Encode each clip once, decode its first ``n`` levels for each ``n``; write WAVs, return the metrics."""
     codec.to(device).eval()
     per_clip: dict[str, dict[str, dict[str, float]]] = {}
@@ -90,22 +95,29 @@ def round_trip(codec: AudioCodec, clips: list[tuple[str, torch.Tensor]], levels:
         for n in levels:
             decoded = codec.decode(codes[:, :n]).float().cpu()[0]  # [1, T']
             save_audio(folder / f"nq{n}.wav", decoded, codec.sample_rate)
-            scores[str(n)] = {"si_sdr_db": float(si_sdr(wav, decoded)[0]),
-                              "log_mel_distance": float(log_mel_distance(wav, decoded, codec.sample_rate)[0])}
+            scores[str(n)] = {
+                "si_sdr_db": float(si_sdr(wav, decoded)[0]),
+                "log_mel_distance": float(log_mel_distance(wav, decoded, codec.sample_rate)[0]),
+            }
         per_clip[f"clip{i:02d}"] = {"id": utt_id, "seconds": wav.shape[-1] / codec.sample_rate, "scores": scores}
     summary = {}
     for n in levels:
         values = [c["scores"][str(n)] for c in per_clip.values()]
-        summary[str(n)] = {"kbps": bitrate_kbps(codec, n),
-                           **{k: sum(v[k] for v in values) / len(values) for k in values[0]}}
+        summary[str(n)] = {
+            "kbps": bitrate_kbps(codec, n),
+            **{k: sum(v[k] for v in values) / len(values) for k in values[0]},
+        }
     return {"codec": codec.config_dict(), "levels": levels, "summary": summary, "clips": per_clip}
 
 
 def markdown_table(report: dict[str, Any]) -> str:
     codec = ", ".join(f"{k}={v}" for k, v in report["codec"].items() if k != "codec")
-    lines = [f"{report['codec'].get('codec')} ({codec}): round trip of {len(report['clips'])} clip(s), means.", "",
-             "| n_q | kbps | SI-SDR (dB, higher is better) | log-mel distance (lower is better) |",
-             "|---|---|---|---|"]
+    lines = [
+        f"{report['codec'].get('codec')} ({codec}): round trip of {len(report['clips'])} clip(s), means.",
+        "",
+        "| n_q | kbps | SI-SDR (dB, higher is better) | log-mel distance (lower is better) |",
+        "|---|---|---|---|",
+    ]
     for n, s in report["summary"].items():
         lines.append(f"| {n} | {s['kbps']:.2f} | {s['si_sdr_db']:.2f} | {s['log_mel_distance']:.3f} |")
     lines += [f"- {note}" for note in report.get("notes", [])]
@@ -120,7 +132,9 @@ def plot(report: dict[str, Any], path: Path) -> None:
 
     levels = [int(n) for n in report["summary"]]
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.5), constrained_layout=True)
-    for ax, key, label in zip(axes, ("si_sdr_db", "log_mel_distance"), ("SI-SDR (dB) ↑", "log-mel distance ↓")):
+    for ax, key, label in zip(
+        axes, ("si_sdr_db", "log_mel_distance"), ("SI-SDR (dB) ↑", "log-mel distance ↓"), strict=True
+    ):
         for clip in report["clips"].values():
             ax.plot(levels, [clip["scores"][str(n)][key] for n in levels], color="0.75", marker=".", lw=0.8)
         ax.plot(levels, [report["summary"][str(n)][key] for n in levels], color="C0", marker="o", lw=2, label="mean")

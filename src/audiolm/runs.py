@@ -152,8 +152,10 @@ def _load_finetune_base(cfg: DictConfig, task: Any) -> None:
     if not lora.get("rank") or "base" not in lora:
         return
     if not lora.base:
-        raise ConfigError("task.lora.rank > 0 finetunes a trained model with adapters; set "
-                          "task.lora.base=<its run>/checkpoints/last.ckpt")
+        raise ConfigError(
+            "task.lora.rank > 0 finetunes a trained model with adapters; set "
+            "task.lora.base=<its run>/checkpoints/last.ckpt"
+        )
     from audiolm.adapters.lora import load_base
 
     load_base(task.model, lora.base)
@@ -168,8 +170,14 @@ def evaluate(ckpt: Path, overrides: list[str]) -> dict[str, Any]:
     ckpt = resolve_checkpoint(ckpt)
     cfg, datamodule, task = load_task(ckpt, overrides)
     L.seed_everything(cfg.eval.seed, workers=True)
-    trainer = L.Trainer(accelerator=cfg.trainer.accelerator, devices=1, logger=False, enable_checkpointing=False,
-                        precision=cfg.trainer.precision, enable_model_summary=False)
+    trainer = L.Trainer(
+        accelerator=cfg.trainer.accelerator,
+        devices=1,
+        logger=False,
+        enable_checkpointing=False,
+        precision=cfg.trainer.precision,
+        enable_model_summary=False,
+    )
     metrics = trainer.validate(task, datamodule=datamodule, verbose=False)[0]
     task.to(trainer.strategy.root_device).eval()  # validate hands the module back on the CPU
     out = Path(cfg.eval.out_dir or ckpt.parent.parent / "eval" / datetime.now().strftime("%Y-%m-%d_%H-%M-%S"))
@@ -178,8 +186,14 @@ def evaluate(ckpt: Path, overrides: list[str]) -> dict[str, Any]:
     samples = task.write_samples(datamodule, out, **settings)
     # The shared sampler's settings, where the model samples with it (the captioner decodes with eval.* keys).
     sampling = OmegaConf.to_container(cfg.sampling) if "sampler" in _arguments(cfg.task.model) else None
-    report = {"checkpoint": str(ckpt), "metrics": {k: float(v) for k, v in {**metrics, **samples.metrics}.items()},
-              "sampling": sampling, "samples_dir": str(out), "samples": samples.rows, "notes": samples.notes}
+    report = {
+        "checkpoint": str(ckpt),
+        "metrics": {k: float(v) for k, v in {**metrics, **samples.metrics}.items()},
+        "sampling": sampling,
+        "samples_dir": str(out),
+        "samples": samples.rows,
+        "notes": samples.notes,
+    }
     out.mkdir(parents=True, exist_ok=True)
     (out / "metrics.json").write_text(json.dumps(report, indent=2))
     print_report(report)

@@ -20,12 +20,18 @@ H = 32
 BACKBONES = {
     "mamba": lambda: MambaBackbone(hidden_size=H, num_layers=2),
     "mamba2": lambda: Mamba2Backbone(hidden_size=H, num_layers=2, head_dim=16, state_size=16, n_groups=2, chunk_size=8),
-    "llama": lambda: LlamaBackbone(hidden_size=H, num_layers=2, num_heads=4, intermediate_size=64,
-                                   max_position_embeddings=64),
+    "llama": lambda: LlamaBackbone(
+        hidden_size=H, num_layers=2, num_heads=4, intermediate_size=64, max_position_embeddings=64
+    ),
     "transformer": lambda: TransformerBackbone(hidden_size=H, num_layers=2, num_heads=4, max_position_embeddings=64),
 }
-MAMBA_HOOKS = ["mamba_inner_fn", "mamba_selective_scan", "mamba_selective_state_update",
-               "causal_conv1d_fn", "causal_conv1d_update"]
+MAMBA_HOOKS = [
+    "mamba_inner_fn",
+    "mamba_selective_scan",
+    "mamba_selective_state_update",
+    "causal_conv1d_fn",
+    "causal_conv1d_update",
+]
 
 
 def build(name):
@@ -130,8 +136,11 @@ def test_mamba_trains_and_decodes_on_cpu_when_the_kernels_are_installed(monkeypa
 
     for hook in MAMBA_HOOKS:
         monkeypatch.setattr(modeling_mamba, hook, cuda_only(inspect.unwrap(getattr(modeling_mamba, hook))))
-    route_kernels_by_device(modeling_mamba, dict.fromkeys(MAMBA_HOOKS, "torch"),  # "torch" imports: kernels "installed"
-                            torch_paths={"mamba_selective_scan": selective_scan})
+    route_kernels_by_device(
+        modeling_mamba,
+        dict.fromkeys(MAMBA_HOOKS, "torch"),  # "torch" imports: kernels "installed"
+        torch_paths={"mamba_selective_scan": selective_scan},
+    )
 
     backbone, x = build("mamba").train(), embeddings()
     backbone(x)[0].sum().backward()

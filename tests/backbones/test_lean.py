@@ -3,14 +3,13 @@ through the cache, and the clear error when sampling meets non-finite logits."""
 
 import pytest
 import torch
+from test_backbones import BACKBONES, H  # the same tiny backbones
 
-from audiolm.backbones.llama import LlamaBackbone
 from audiolm.adapters.lora import LoraSettings, add_lora
+from audiolm.backbones.llama import LlamaBackbone
 from audiolm.errors import AudiolmError
 from audiolm.generation.decode import decode
 from audiolm.generation.sampling import NEG_INF, Sampler, draw, illegal_id_masks, restrict_to_range
-
-from test_backbones import BACKBONES, H  # the same tiny backbones
 
 
 def cached_matches_full(backbone, prefix=5, length=14, dtype=torch.float32, atol=1e-5):
@@ -60,8 +59,11 @@ def test_lora_adapters_reach_the_lean_decoding_path(name):
 
 def test_grouped_query_attention_decodes_through_the_cache():
     torch.manual_seed(0)
-    cached_matches_full(LlamaBackbone(hidden_size=H, num_layers=2, num_heads=4, num_kv_heads=2, intermediate_size=64,
-                                      max_position_embeddings=64).eval())
+    cached_matches_full(
+        LlamaBackbone(
+            hidden_size=H, num_layers=2, num_heads=4, num_kv_heads=2, intermediate_size=64, max_position_embeddings=64
+        ).eval()
+    )
 
 
 @pytest.mark.parametrize("name", ["llama", "transformer"])
@@ -78,7 +80,13 @@ def test_non_finite_logits_stop_sampling_with_a_clear_error():
         head.weight[3, 0] = float("nan")
     ranges = torch.tensor([[0, 8]]).expand(6, 1, 2)
     with pytest.raises(AudiolmError, match="check_weights"):
-        decode(lambda ids: torch.randn(*ids.shape[:2], H), backbone, lambda h: head(h)[:, :, None],
-               torch.randn(1, 2, H), ranges, Sampler())
+        decode(
+            lambda ids: torch.randn(*ids.shape[:2], H),
+            backbone,
+            lambda h: head(h)[:, :, None],
+            torch.randn(1, 2, H),
+            ranges,
+            Sampler(),
+        )
     with pytest.raises(AudiolmError, match="NaN or Inf"):
         Sampler()(torch.full((2, 8), float("nan")))

@@ -31,8 +31,19 @@ def random_inputs(length, b=2, d=6, n=4, dt_scale=1.0, seed=0):
 
 
 def scan(u, dt, A, B, C, D, z, delta_bias, chunk_size=None):
-    return selective_scan(u, dt, A, B, C, D=D, z=z, delta_bias=delta_bias, delta_softplus=True,
-                          return_last_state=True, chunk_size=chunk_size)
+    return selective_scan(
+        u,
+        dt,
+        A,
+        B,
+        C,
+        D=D,
+        z=z,
+        delta_bias=delta_bias,
+        delta_softplus=True,
+        return_last_state=True,
+        chunk_size=chunk_size,
+    )
 
 
 def outputs_and_grads(fn, inputs, seed=1):
@@ -59,7 +70,7 @@ def test_matches_sequential_recurrence(length, chunk_size, dt_scale):
     y_ref, last_ref, grads_ref = outputs_and_grads(sequential_scan, inputs)
     torch.testing.assert_close(y, y_ref, rtol=1e-4, atol=1e-5)
     torch.testing.assert_close(last, last_ref, rtol=1e-4, atol=1e-5)
-    for name, grad, grad_ref in zip("u dt A B C D z delta_bias".split(), grads, grads_ref):
+    for name, grad, grad_ref in zip(["u", "dt", "A", "B", "C", "D", "z", "delta_bias"], grads, grads_ref, strict=True):
         scale = grad_ref.abs().max().clamp(min=1.0)
         torch.testing.assert_close(grad / scale, grad_ref / scale, rtol=1e-4, atol=1e-5, msg=f"grad {name}")
 
@@ -93,8 +104,18 @@ def test_chunk_size_does_not_change_the_result():
 
 def test_keeps_input_dtype_and_returns_fp32_state():
     u, dt, A, B, C, D, z, delta_bias = (x.detach() for x in random_inputs(20))
-    y, last = selective_scan(u.bfloat16(), dt.bfloat16(), A, B.bfloat16(), C.bfloat16(), D=D, z=z.bfloat16(),
-                             delta_bias=delta_bias, delta_softplus=True, return_last_state=True)
+    y, last = selective_scan(
+        u.bfloat16(),
+        dt.bfloat16(),
+        A,
+        B.bfloat16(),
+        C.bfloat16(),
+        D=D,
+        z=z.bfloat16(),
+        delta_bias=delta_bias,
+        delta_softplus=True,
+        return_last_state=True,
+    )
     assert y.dtype == torch.bfloat16 and last.dtype == torch.float32
 
 

@@ -75,8 +75,15 @@ class TinyModule(L.LightningModule):
 
 
 def test_as_callback_it_stops_training_at_the_bad_step(tmp_path):
-    trainer = L.Trainer(max_steps=5, callbacks=[NaNGuard()], logger=False, enable_checkpointing=False,
-                        enable_progress_bar=False, enable_model_summary=False, default_root_dir=tmp_path)
+    trainer = L.Trainer(
+        max_steps=5,
+        callbacks=[NaNGuard()],
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        default_root_dir=tmp_path,
+    )
     with pytest.raises(NonFiniteError, match=r"forward: module head \(Linear\)"):
         trainer.fit(TinyModule())
     assert trainer.global_step == 2

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import shutil
 import subprocess
 import sys
@@ -123,7 +124,7 @@ def test_melvq_shapes(small_codec, num_samples):
     frames = small_codec.num_frames(num_samples)
     assert frames == -(-num_samples // 320)
     assert codes.shape == (2, 3, frames) and codes.dtype == torch.long
-    assert 0 <= codes.min() and codes.max() < small_codec.codebook_size
+    assert codes.min() >= 0 and codes.max() < small_codec.codebook_size
     assert torch.equal(small_codec.encode(wav[1:]), codes[1:])  # batching does not mix clips
     decoded = small_codec.decode(codes)
     assert decoded.shape == (2, 1, frames * 320) and decoded.dtype == torch.float32
@@ -183,7 +184,7 @@ def test_melvq_more_levels_reconstruct_better(speech, speech_codec):
     wav = speech[1][None]
     codes = speech_codec.encode(wav)
     distances = [log_mel_distance(speech_codec, wav, speech_codec.decode(codes[:, :q])) for q in range(1, 5)]
-    assert all(a > b for a, b in zip(distances, distances[1:])), distances
+    assert all(a > b for a, b in itertools.pairwise(distances)), distances
 
 
 def test_melvq_decoded_speech_resembles_original(speech, speech_codec):
@@ -236,8 +237,13 @@ def test_speechtokenizer_missing_weights(tmp_path, files):
     with pytest.raises(CodecUnavailableError) as err:
         SpeechTokenizerCodec(None if files is None else str(tmp_path))
     message = str(err.value)
-    for expected in ("fnlp/SpeechTokenizer", "speechtokenizer_hubert_avg", "config.json", "SpeechTokenizer.pt",
-                     "codec.pretrained=/path/to/folder"):
+    for expected in (
+        "fnlp/SpeechTokenizer",
+        "speechtokenizer_hubert_avg",
+        "config.json",
+        "SpeechTokenizer.pt",
+        "codec.pretrained=/path/to/folder",
+    ):
         assert expected in message
 
 

@@ -29,21 +29,63 @@ CLASSES = {"encodec": EncodecCodec, "dac": DacCodec, "mimi": MimiCodec}
 # Tiny versions of the real architectures: a few thousand parameters, hops of 6 to 16 samples.
 TINY_CONFIGS = {
     # 1000 frames/s x log2(64) bits = 6 kbps per level: bandwidths 6 / 12 / 24 kbps are 1 / 2 / 4 levels.
-    "encodec": lambda **kw: EncodecConfig(target_bandwidths=[6.0, 12.0, 24.0], sampling_rate=8000, hidden_size=16,
-                                          num_filters=4, upsampling_ratios=[4, 2], num_lstm_layers=1,
-                                          codebook_size=64, kernel_size=3, last_kernel_size=3, **kw),
+    "encodec": lambda **kw: EncodecConfig(
+        target_bandwidths=[6.0, 12.0, 24.0],
+        sampling_rate=8000,
+        hidden_size=16,
+        num_filters=4,
+        upsampling_ratios=[4, 2],
+        num_lstm_layers=1,
+        codebook_size=64,
+        kernel_size=3,
+        last_kernel_size=3,
+        **kw,
+    ),
     # An odd stride (3) as in dac_24khz's 5: its transposed convolution decodes a few samples short.
-    "dac": lambda: DacConfig(encoder_hidden_size=4, downsampling_ratios=[2, 3], decoder_hidden_size=16,
-                             n_codebooks=4, codebook_size=32, codebook_dim=4, sampling_rate=6000),
-    "mimi": lambda: MimiConfig(sampling_rate=8000, hidden_size=16, num_filters=4, upsampling_ratios=[4, 2],
-                               codebook_size=32, codebook_dim=8, num_quantizers=4,
-                               vector_quantization_hidden_dimension=8, num_hidden_layers=1, intermediate_size=32,
-                               num_attention_heads=2, num_key_value_heads=2, upsample_groups=16, sliding_window=16,
-                               max_position_embeddings=256, kernel_size=3, last_kernel_size=3),
+    "dac": lambda: DacConfig(
+        encoder_hidden_size=4,
+        downsampling_ratios=[2, 3],
+        decoder_hidden_size=16,
+        n_codebooks=4,
+        codebook_size=32,
+        codebook_dim=4,
+        sampling_rate=6000,
+    ),
+    "mimi": lambda: MimiConfig(
+        sampling_rate=8000,
+        hidden_size=16,
+        num_filters=4,
+        upsampling_ratios=[4, 2],
+        codebook_size=32,
+        codebook_dim=8,
+        num_quantizers=4,
+        vector_quantization_hidden_dimension=8,
+        num_hidden_layers=1,
+        intermediate_size=32,
+        num_attention_heads=2,
+        num_key_value_heads=2,
+        upsample_groups=16,
+        sliding_window=16,
+        max_position_embeddings=256,
+        kernel_size=3,
+        last_kernel_size=3,
+    ),
 }
-TINY_SPEECHTOKENIZER = {"n_filters": 4, "dimension": 16, "strides": [4, 2], "lstm_layers": 1, "bidirectional": True,
-                        "dilation_base": 2, "residual_kernel_size": 3, "n_residual_layers": 1, "activation": "ELU",
-                        "sample_rate": 8000, "n_q": 4, "semantic_dimension": 8, "codebook_size": 32}
+TINY_SPEECHTOKENIZER = {
+    "n_filters": 4,
+    "dimension": 16,
+    "strides": [4, 2],
+    "lstm_layers": 1,
+    "bidirectional": True,
+    "dilation_base": 2,
+    "residual_kernel_size": 3,
+    "n_residual_layers": 1,
+    "activation": "ELU",
+    "sample_rate": 8000,
+    "n_q": 4,
+    "semantic_dimension": 8,
+    "codebook_size": 32,
+}
 
 
 def write_speechtokenizer(folder) -> None:
@@ -113,7 +155,7 @@ def test_encode_decode_contract(make, kind):
     codes = codec.encode(batch)
     assert codes.shape == (len(lengths), codec.n_codebooks, codec.num_frames(max(lengths)))
     assert codes.dtype == torch.long
-    assert 0 <= codes.min() and codes.max() < codec.codebook_size
+    assert codes.min() >= 0 and codes.max() < codec.codebook_size
     assert codes[:, 0].unique().numel() > 3  # a working quantizer, not one code everywhere
     for n in lengths:
         frames = codec.encode(batch[:1, :, :n]).shape[-1]
@@ -237,14 +279,21 @@ def descript_checkpoint(model: DacModel) -> dict:
     weight-normed (weight_g, weight_v) as torch.nn.utils.weight_norm stores it, and its constructor kwargs."""
     config = model.config
     n = len(config.downsampling_ratios)
-    names = {"encoder.conv1": "encoder.block.0", "encoder.snake1": f"encoder.block.{n + 1}",
-             "encoder.conv2": f"encoder.block.{n + 2}", "decoder.conv1": "decoder.model.0",
-             "decoder.snake1": f"decoder.model.{n + 1}", "decoder.conv2": f"decoder.model.{n + 2}"}
+    names = {
+        "encoder.conv1": "encoder.block.0",
+        "encoder.snake1": f"encoder.block.{n + 1}",
+        "encoder.conv2": f"encoder.block.{n + 2}",
+        "decoder.conv1": "decoder.model.0",
+        "decoder.snake1": f"decoder.model.{n + 1}",
+        "decoder.conv2": f"decoder.model.{n + 2}",
+    }
     for b in range(n):
-        names |= {f"encoder.block.{b}.snake1": f"encoder.block.{b + 1}.block.3",
-                  f"encoder.block.{b}.conv1": f"encoder.block.{b + 1}.block.4",
-                  f"decoder.block.{b}.snake1": f"decoder.model.{b + 1}.block.0",
-                  f"decoder.block.{b}.conv_t1": f"decoder.model.{b + 1}.block.1"}
+        names |= {
+            f"encoder.block.{b}.snake1": f"encoder.block.{b + 1}.block.3",
+            f"encoder.block.{b}.conv1": f"encoder.block.{b + 1}.block.4",
+            f"decoder.block.{b}.snake1": f"decoder.model.{b + 1}.block.0",
+            f"decoder.block.{b}.conv_t1": f"decoder.model.{b + 1}.block.1",
+        }
         for r in range(3):
             for k, part in enumerate(("snake1", "conv1", "snake2", "conv2")):
                 names[f"encoder.block.{b}.res_unit{r + 1}.{part}"] = f"encoder.block.{b + 1}.block.{r}.block.{k}"
@@ -258,11 +307,18 @@ def descript_checkpoint(model: DacModel) -> dict:
             state[f"{module}.weight_v"] = 3.0 * value  # weight norm keeps only v's direction
         else:
             state[f"{module}.{param}"] = value
-    kwargs = {"encoder_dim": config.encoder_hidden_size, "encoder_rates": list(config.downsampling_ratios),
-              "latent_dim": config.hidden_size, "decoder_dim": config.decoder_hidden_size,
-              "decoder_rates": list(config.downsampling_ratios)[::-1], "n_codebooks": config.n_codebooks,
-              "codebook_size": config.codebook_size, "codebook_dim": config.codebook_dim, "quantizer_dropout": False,
-              "sample_rate": config.sampling_rate}
+    kwargs = {
+        "encoder_dim": config.encoder_hidden_size,
+        "encoder_rates": list(config.downsampling_ratios),
+        "latent_dim": config.hidden_size,
+        "decoder_dim": config.decoder_hidden_size,
+        "decoder_rates": list(config.downsampling_ratios)[::-1],
+        "n_codebooks": config.n_codebooks,
+        "codebook_size": config.codebook_size,
+        "codebook_dim": config.codebook_dim,
+        "quantizer_dropout": False,
+        "sample_rate": config.sampling_rate,
+    }
     return {"state_dict": state, "metadata": {"kwargs": kwargs}}
 
 
@@ -347,8 +403,11 @@ def test_checkpoint_missing_weights_is_refused(make, tmp_path):
 
     make("mimi").model.save_pretrained(tmp_path)
     weights = load_file(tmp_path / "model.safetensors")
-    save_file({k: v for k, v in weights.items() if not k.startswith("encoder_transformer.")},
-              tmp_path / "model.safetensors", metadata={"format": "pt"})
+    save_file(
+        {k: v for k, v in weights.items() if not k.startswith("encoder_transformer.")},
+        tmp_path / "model.safetensors",
+        metadata={"format": "pt"},
+    )
     with pytest.raises(CodecUnavailableError, match=r"lacks or misshapes \d+ weight\(s\) of MimiCodec"):
         MimiCodec(str(tmp_path))
 
@@ -373,7 +432,10 @@ def test_token_store_round_trip(make, tmp_path):
     store = tokenize_manifest(manifest, codec, tmp_path / "store", batch_size=3, shard_items=4, progress=False)
     assert len(store) == len(rows)
     assert (store.meta["n_codebooks"], store.meta["frame_rate"], store.meta["codec"]) == (
-        3, codec.frame_rate, codec.config_dict())
+        3,
+        codec.frame_rate,
+        codec.config_dict(),
+    )
     for i, entry in enumerate(store.entries):
         wav, _ = sf.read(tmp_path / f"{entry['id']}.wav", dtype="float32")
         alone = codec.encode(torch.from_numpy(wav)[None, None])[0].numpy()

@@ -5,6 +5,7 @@ fewer channels. No mock: the codec under test is loaded from a real ``.nemo`` fi
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import huggingface_hub.constants
 import pytest
@@ -63,7 +64,7 @@ def test_encode_decode_shapes_dtypes_ranges(codec):
     wav = torch.stack(speechlike([44100, 44100]))
     codes = codec.encode(wav)
     assert codes.shape == (2, 8, codec.num_frames(44100)) and codes.dtype == torch.long
-    assert 0 <= codes.min() and codes.max() < 1000
+    assert codes.min() >= 0 and codes.max() < 1000
     # A random encoder is nearly stationary on noise: a few codes per codebook, but more than one.
     assert sum(codes[:, q].unique().numel() for q in range(8)) > 2 * 8, "the codes should vary"
     out = codec.decode(codes)
@@ -130,7 +131,7 @@ def test_from_config_builds_the_same_codec_at_random():
 def test_loads_a_hub_id_from_the_local_cache(nemo_file, tmp_path, monkeypatch):
     snapshot = tmp_path / "models--nvidia--audio-codec-44khz" / "snapshots" / ("0" * 40)
     snapshot.mkdir(parents=True)
-    (snapshot / FILE).write_bytes(open(nemo_file, "rb").read())
+    (snapshot / FILE).write_bytes(Path(nemo_file).read_bytes())
     (tmp_path / "models--nvidia--audio-codec-44khz" / "refs").mkdir()
     (tmp_path / "models--nvidia--audio-codec-44khz" / "refs" / "main").write_text("0" * 40)
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path))

@@ -36,8 +36,14 @@ def closed_port() -> int:
 
 def offline_user_env(tmp_path: Path, **extra: str) -> dict[str, str]:
     """The user's environment: HF_HUB_OFFLINE not set, an empty Hugging Face cache (so no cached codec is found)."""
-    env = {**os.environ, "HYDRA_FULL_ERROR": "0", "WANDB_MODE": "offline", "PYTHONWARNINGS": "ignore",
-           "HF_HUB_CACHE": str(tmp_path / "hf-cache"), **extra}
+    env = {
+        **os.environ,
+        "HYDRA_FULL_ERROR": "0",
+        "WANDB_MODE": "offline",
+        "PYTHONWARNINGS": "ignore",
+        "HF_HUB_CACHE": str(tmp_path / "hf-cache"),
+        **extra,
+    }
     for name in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"):
         env.pop(name, None)
     return env
@@ -65,8 +71,11 @@ def assert_fails_fast_in_one_line(proc: subprocess.CompletedProcess, seconds: fl
     assert "Retrying" not in output and "Traceback" not in output, output[-3000:]
     errors = [line for line in output.splitlines() if line.startswith("error: ")]
     assert len(errors) == 1, output[-3000:]
-    assert re.search(r"EncodecCodec: codec\.pretrained=facebook/encodec_24khz is neither a folder here nor a hub id "
-                     r"in the local Hugging Face cache, and the Hugging Face hub \(\S+\) cannot be reached", errors[0])
+    assert re.search(
+        r"EncodecCodec: codec\.pretrained=facebook/encodec_24khz is neither a folder here nor a hub id "
+        r"in the local Hugging Face cache, and the Hugging Face hub \(\S+\) cannot be reached",
+        errors[0],
+    )
     assert "hf download facebook/encodec_24khz config.json model.safetensors" in errors[0]
     assert "set codec.pretrained=/local/folder" in errors[0]
     print(f"train.py codec=encodec failed in {seconds:.1f} s")

@@ -32,12 +32,14 @@ def _musiccaps(tmp_path):
     _wav(audio / "evalclip.wav", 2.0, 880)
     _wav(audio / "nocaption.wav", 2.0)
     csv = tmp_path / "musiccaps.csv"
-    csv.write_text("ytid,start_s,end_s,aspect_list,caption,is_audioset_eval\n"
-                   "cutclip,30,32,\"['a']\",\"A plain tone, held.\",False\n"
-                   "wholevid,5,7,\"['b']\",A low tone.,False\n"
-                   "missing,0,10,\"['c']\",Never downloaded.,False\n"
-                   "evalclip,10,12,\"['d']\",A high tone.,True\n"
-                   "nocaption,0,2,\"['e']\",,False\n")
+    csv.write_text(
+        "ytid,start_s,end_s,aspect_list,caption,is_audioset_eval\n"
+        'cutclip,30,32,"[\'a\']","A plain tone, held.",False\n'
+        "wholevid,5,7,\"['b']\",A low tone.,False\n"
+        "missing,0,10,\"['c']\",Never downloaded.,False\n"
+        "evalclip,10,12,\"['d']\",A high tone.,True\n"
+        "nocaption,0,2,\"['e']\",,False\n"
+    )
     return csv, audio
 
 
@@ -72,8 +74,10 @@ def test_clips_longer_than_30_s_are_refused_by_name(tmp_path):
     _wav(tmp_path / "long.wav", 31.0)
     _wav(tmp_path / "ok.wav", 1.0)
     manifest = tmp_path / "m.jsonl"
-    manifest.write_text('{"path": "long.wav", "duration": 31.0, "id": "long", "text": "Too long."}\n'
-                        '{"path": "ok.wav", "duration": 1.0, "id": "ok", "text": "Fine."}\n')
+    manifest.write_text(
+        '{"path": "long.wav", "duration": 31.0, "id": "long", "text": "Too long."}\n'
+        '{"path": "ok.wav", "duration": 1.0, "id": "ok", "text": "Fine."}\n'
+    )
     with pytest.raises(DataError, match=r"1 clip\(s\) are longer than data.max_seconds=30 s.*long \(31.0 s\)"):
         ManifestCaptions(manifest=str(manifest)).setup("fit")
 
@@ -114,10 +118,23 @@ def test_whisper_encoder_from_an_openai_checkpoint_and_a_bare_state_dict(tmp_pat
 def test_whisper_encoder_from_a_transformers_folder(tmp_path):
     from transformers import WhisperConfig, WhisperModel
 
-    config = WhisperConfig(num_mel_bins=80, d_model=32, encoder_layers=2, encoder_attention_heads=4,
-                           decoder_layers=1, decoder_attention_heads=4, encoder_ffn_dim=128, decoder_ffn_dim=64,
-                           vocab_size=100, max_source_positions=1500, max_target_positions=32, pad_token_id=1,
-                           bos_token_id=2, eos_token_id=3, decoder_start_token_id=2)
+    config = WhisperConfig(
+        num_mel_bins=80,
+        d_model=32,
+        encoder_layers=2,
+        encoder_attention_heads=4,
+        decoder_layers=1,
+        decoder_attention_heads=4,
+        encoder_ffn_dim=128,
+        decoder_ffn_dim=64,
+        vocab_size=100,
+        max_source_positions=1500,
+        max_target_positions=32,
+        pad_token_id=1,
+        bos_token_id=2,
+        eos_token_id=3,
+        decoder_start_token_id=2,
+    )
     torch.manual_seed(0)
     hf = WhisperModel(config).eval()
     hf.save_pretrained(tmp_path / "hf-whisper")
@@ -159,8 +176,10 @@ def test_one_musiccaps_reader_and_file_rule_for_captions_and_prepare(tmp_path):
     _wav(audio / "amb_1.wav", 2.0)  # two candidates for one row: skipped, never guessed
     _wav(audio / "amb_2.wav", 2.0)
     csv = tmp_path / "musiccaps.csv"
-    csv.write_text("ytid,start_s,end_s,caption,is_audioset_eval\n"
-                   "dlclip,30,32,A tone.,False\nytdlvid,5,7,A low tone.,True\namb,0,2,Which one?,False\n")
+    csv.write_text(
+        "ytid,start_s,end_s,caption,is_audioset_eval\n"
+        "dlclip,30,32,A tone.,False\nytdlvid,5,7,A low tone.,True\namb,0,2,Which one?,False\n"
+    )
     sources = read_musiccaps(csv, audio)
     clips = {c.id: c for c in MusicCapsCaptions(csv=str(csv), audio_dir=str(audio)).clips()}
     assert {i.id: str(i.path) for i in sources.items} == {k: c.path for k, c in clips.items()}

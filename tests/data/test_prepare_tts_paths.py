@@ -11,10 +11,11 @@ import sysconfig
 from pathlib import Path
 
 import pytest
-from conftest import ROOT
 
 from audiolm.cli import prepare_tts
 from audiolm.errors import ConfigError
+
+from conftest import ROOT
 
 
 @pytest.fixture
@@ -64,16 +65,52 @@ def _installed_wheel_venv(tmp_path: Path) -> Path:
         shutil.copy(ROOT / name, src / name)
     shutil.copytree(ROOT / "src", src / "src", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
     wheels = tmp_path / "wheels"
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--no-index", "-q",
-                    "-w", str(wheels), str(src)], check=True, capture_output=True, text=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "--no-index",
+            "-q",
+            "-w",
+            str(wheels),
+            str(src),
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
-    site = Path(subprocess.run([str(venv / "bin" / "python"), "-c", "import sysconfig; print(sysconfig.get_paths()"
-                                "['purelib'])"], check=True, capture_output=True, text=True).stdout.strip())
+    site = Path(
+        subprocess.run(
+            [str(venv / "bin" / "python"), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
+    )
     # The existing packages, as a plain path (its .pth files, among them the editable audiolm, are not read).
     (site / "reuse_existing.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
-    subprocess.run([sys.executable, "-m", "pip", "--python", str(venv / "bin" / "python"), "install", "--no-deps",
-                    "--no-index", "-q", str(next(wheels.glob("audiolm-*.whl")))], check=True, capture_output=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "--python",
+            str(venv / "bin" / "python"),
+            "install",
+            "--no-deps",
+            "--no-index",
+            "-q",
+            str(next(wheels.glob("audiolm-*.whl"))),
+        ],
+        check=True,
+        capture_output=True,
+    )
     return venv
 
 
@@ -83,16 +120,23 @@ def test_an_installed_wheel_puts_data_in_the_working_directory(tmp_path):
     python = str(venv / "bin" / "python")
     env = {k: v for k, v in os.environ.items() if k not in ("AUDIOLM_ROOT", prepare_tts.CONFIG_ENV, "PYTHONPATH")}
     env.update(HF_HUB_OFFLINE="1", PYTHONWARNINGS="ignore")
-    where = subprocess.run([python, "-c", "import audiolm; print(audiolm.__file__)"], check=True, capture_output=True,
-                           text=True, env=env).stdout
+    where = subprocess.run(
+        [python, "-c", "import audiolm; print(audiolm.__file__)"], check=True, capture_output=True, text=True, env=env
+    ).stdout
     assert Path(where.strip()).is_relative_to(venv)  # the wheel, not the checkout
     work = tmp_path / "work"
     work.mkdir()
     cmd = [python, "-m", "audiolm.cli.prepare_tts", "data.corpus.n_utterances=16", "codec=mulaw"]
     lost = subprocess.run(cmd, cwd=work, env=env, capture_output=True, text=True)
     assert lost.returncode == 1 and "set AUDIOLM_CONFIG_DIR=" in lost.stderr.strip().splitlines()[-1]
-    done = subprocess.run(cmd, cwd=work, env={**env, prepare_tts.CONFIG_ENV: str(ROOT / "configs")},
-                          capture_output=True, text=True, timeout=900)
+    done = subprocess.run(
+        cmd,
+        cwd=work,
+        env={**env, prepare_tts.CONFIG_ENV: str(ROOT / "configs")},
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     out = " ".join(done.stdout.split())
     assert f"data folder (paths.data_dir): {work / 'data'}" in out and "TTS corpus: 16 utterances" in out

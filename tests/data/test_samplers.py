@@ -41,7 +41,9 @@ def test_drop_last_and_no_shuffle():
 def test_ddp_ranks_get_disjoint_equal_shares_of_the_same_epoch():
     lengths = np.random.default_rng(0).integers(10, 100, size=101)
     shares = [list(BucketBatchSampler(lengths, batch_size=4, seed=3, rank=r, world_size=3)) for r in range(3)]
-    assert len({len(s) for s in shares}) == 1 and len(shares[0]) == len(BucketBatchSampler(lengths, 4, rank=0, world_size=3))
+    assert len({len(s) for s in shares}) == 1 and len(shares[0]) == len(
+        BucketBatchSampler(lengths, 4, rank=0, world_size=3)
+    )
     seen = [i for share in shares for batch in share for i in batch]
     assert len(seen) == len(set(seen))  # no item on two ranks
     single = list(BucketBatchSampler(lengths, batch_size=4, seed=3))

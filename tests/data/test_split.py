@@ -21,9 +21,11 @@ def test_hash_split_is_deterministic_and_near_the_asked_share():
 
 
 def test_an_item_never_changes_side_when_the_corpus_grows_or_shrinks():
-    small = dict(zip(IDS[:300], (side_of(i, 5.0) for i in IDS[:300])))
-    grown = {IDS[k]: s for k, s in zip(*_positions(IDS, 5.0))}
-    shrunk = {IDS[::-1][k]: s for k, s in zip(*_positions(IDS[::-1][:1000], 5.0))}  # other order, fewer items
+    small = dict(zip(IDS[:300], (side_of(i, 5.0) for i in IDS[:300]), strict=True))
+    grown = {IDS[k]: s for k, s in zip(*_positions(IDS, 5.0), strict=True)}
+    shrunk = {
+        IDS[::-1][k]: s for k, s in zip(*_positions(IDS[::-1][:1000], 5.0), strict=True)
+    }  # other order, fewer items
     assert all(grown[i] == s for i, s in small.items())
     assert all(grown[i] == s for i, s in shrunk.items())
 
@@ -72,10 +74,12 @@ def test_token_and_caption_datamodules_split_the_same_items_the_same_way():
     ids = ["a", "b", "c", *IDS[:200]]
     extras = [{"split": "val"}, {"is_audioset_eval": True}, {"split": "train"}, *[{}] * 200]
     dm = TokenDataModule(corpus=None, codec=None, tokens_dir="x", val_percent=10.0)
-    dm.store = _Store([{"id": i, "extra": e} for i, e in zip(ids, extras)])
+    dm.store = _Store([{"id": i, "extra": e} for i, e in zip(ids, extras, strict=True)])
     train, val = dm.split()
-    clips = [CaptionClip(id=i, path="x.wav", caption="c", duration=1.0, split=declared_side(e, i))
-             for i, e in zip(ids, extras)]
+    clips = [
+        CaptionClip(id=i, path="x.wav", caption="c", duration=1.0, split=declared_side(e, i))
+        for i, e in zip(ids, extras, strict=True)
+    ]
     cap = _Clips(clips, val_percent=10.0)
     cap.setup("fit")
     assert [ids[k] for k in val] == [c.id for c in cap.val_clips]

@@ -37,7 +37,9 @@ def test_top_p_matches_transformers(p):
 
 
 def test_temperature_then_filters_match_transformers_chain():
-    expected = TopPLogitsWarper(0.8)(None, TopKLogitsWarper(10)(None, TemperatureLogitsWarper(0.7)(None, LOGITS.clone())))
+    expected = TopPLogitsWarper(0.8)(
+        None, TopKLogitsWarper(10)(None, TemperatureLogitsWarper(0.7)(None, LOGITS.clone()))
+    )
     assert torch.allclose(Sampler(temperature=0.7, top_k=10, top_p=0.8).filter(LOGITS), expected)
 
 

@@ -18,8 +18,13 @@ from transformers.generation.logits_process import (
 
 from audiolm.backbones.llama import LlamaBackbone
 from audiolm.generation.decode import decode
-from audiolm.generation.sampling import (Sampler, classifier_free_guidance, min_p_filter, repetition_penalty,
-                                         restrict_to_range)
+from audiolm.generation.sampling import (
+    Sampler,
+    classifier_free_guidance,
+    min_p_filter,
+    repetition_penalty,
+    restrict_to_range,
+)
 
 LOGITS = torch.randn(6, 50, generator=torch.Generator().manual_seed(0)) * 3
 HISTORY = torch.randint(0, 50, (6, 12), generator=torch.Generator().manual_seed(1))
@@ -45,8 +50,10 @@ def test_repetition_penalty_decay_fades_with_distance():
     assert torch.allclose(out[0, 1], torch.tensor(2.0 / 2.0))  # d=1: full penalty
     assert torch.allclose(out[0, 3], torch.tensor(2.0 / 2.0 ** (1 / 2)))
     assert torch.allclose(out[0, 2], torch.tensor(2.0 / 2.0 ** (1 / 3)))
-    assert torch.equal(repetition_penalty(logits, history, 2.0, decay=0.0),
-                       RepetitionPenaltyLogitsProcessor(2.0)(history, logits.clone()))
+    assert torch.equal(
+        repetition_penalty(logits, history, 2.0, decay=0.0),
+        RepetitionPenaltyLogitsProcessor(2.0)(history, logits.clone()),
+    )
     ignored = repetition_penalty(logits, torch.tensor([[-1, 2]]), 2.0)
     assert ignored[0, 0] == 2.0 and ignored[0, 2] == 1.0, "negative history entries are padding"
 
@@ -62,14 +69,25 @@ def test_cfg_gives_the_unbatched_processor_distribution():
     """transformers' unbatched processor runs the unconditional branch through a model itself and combines
     log-probabilities; on raw logits the guided distribution is the same."""
     torch.manual_seed(0)
-    model = LlamaForCausalLM(LlamaConfig(vocab_size=50, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
-                                         intermediate_size=32, pad_token_id=None, bos_token_id=None,
-                                         eos_token_id=None)).eval()
+    model = LlamaForCausalLM(
+        LlamaConfig(
+            vocab_size=50,
+            hidden_size=16,
+            num_hidden_layers=1,
+            num_attention_heads=2,
+            intermediate_size=32,
+            pad_token_id=None,
+            bos_token_id=None,
+            eos_token_id=None,
+        )
+    ).eval()
     uncond_ids, cond_ids = torch.tensor([[3, 4]]), torch.tensor([[7, 8, 9, 10]])
     with torch.no_grad():
         cond = model(cond_ids).logits[:, -1]
         uncond = model(uncond_ids).logits[:, -1]
-        expected = UnbatchedClassifierFreeGuidanceLogitsProcessor(2.5, model, unconditional_ids=uncond_ids)(cond_ids, cond.clone())
+        expected = UnbatchedClassifierFreeGuidanceLogitsProcessor(2.5, model, unconditional_ids=uncond_ids)(
+            cond_ids, cond.clone()
+        )
     ours = classifier_free_guidance(cond, uncond, 2.5)
     assert torch.allclose(ours.softmax(-1), expected.softmax(-1), atol=1e-6)
 
@@ -99,9 +117,16 @@ def test_greedy_applies_the_repetition_penalty():
     assert int(Sampler(temperature=0, repetition_penalty=2.0)(logits, history=torch.tensor([[0]]))) == 1
 
 
-@pytest.mark.parametrize("kwargs,key", [({"min_p": 1.0}, "min_p"), ({"repetition_penalty": 0}, "repetition_penalty"),
-                                        ({"cfg_scale": -1}, "cfg_scale"), ({"cfg_rescale": 2}, "cfg_rescale"),
-                                        ({"repetition_decay": -1}, "repetition_decay")])
+@pytest.mark.parametrize(
+    "kwargs,key",
+    [
+        ({"min_p": 1.0}, "min_p"),
+        ({"repetition_penalty": 0}, "repetition_penalty"),
+        ({"cfg_scale": -1}, "cfg_scale"),
+        ({"cfg_rescale": 2}, "cfg_rescale"),
+        ({"repetition_decay": -1}, "repetition_decay"),
+    ],
+)
 def test_bad_settings_name_their_key(kwargs, key):
     with pytest.raises(ValueError, match=f"sampling.{key}"):
         Sampler(**kwargs)
@@ -146,13 +171,30 @@ def test_guided_decoding_feeds_both_rows_and_scale_one_is_unguided(tiny):
     cond, uncond = torch.randn(2, 4, H), torch.randn(2, 4, H)
     ranges = torch.tensor([0, V]).repeat(10, 1, 1)
     plain = decode(embed, backbone, head, cond, ranges, Sampler(temperature=0))
-    scale_one = decode(embed, backbone, head, torch.cat([cond, uncond]), ranges, Sampler(temperature=0, cfg_scale=1.0),
-                       guided=True)
+    scale_one = decode(
+        embed, backbone, head, torch.cat([cond, uncond]), ranges, Sampler(temperature=0, cfg_scale=1.0), guided=True
+    )
     assert torch.equal(plain.steps, scale_one.steps)
-    guided = decode(embed, backbone, head, torch.cat([cond, uncond]), ranges, Sampler(temperature=0, cfg_scale=3.0),
-                    guided=True, use_cache=True)
-    recomputed = decode(embed, backbone, head, torch.cat([cond, uncond]), ranges,
-                        Sampler(temperature=0, cfg_scale=3.0), guided=True, use_cache=False)
+    guided = decode(
+        embed,
+        backbone,
+        head,
+        torch.cat([cond, uncond]),
+        ranges,
+        Sampler(temperature=0, cfg_scale=3.0),
+        guided=True,
+        use_cache=True,
+    )
+    recomputed = decode(
+        embed,
+        backbone,
+        head,
+        torch.cat([cond, uncond]),
+        ranges,
+        Sampler(temperature=0, cfg_scale=3.0),
+        guided=True,
+        use_cache=False,
+    )
     assert guided.steps.shape == (2, 10, 1) and torch.equal(guided.steps, recomputed.steps)
     with pytest.raises(ValueError, match="unconditional rows"):
         decode(embed, backbone, head, torch.randn(3, 4, H), ranges, Sampler(cfg_scale=2.0), guided=True)

@@ -32,7 +32,16 @@ def _tokenised():
 
 def test_tokenize_drops_punctuation_and_case():
     assert tokenize("A loud, HIGH square-wave tone... (it's 440 Hz)!") == [
-        "a", "loud", "high", "square", "wave", "tone", "it's", "440", "hz"]
+        "a",
+        "loud",
+        "high",
+        "square",
+        "wave",
+        "tone",
+        "it's",
+        "440",
+        "hz",
+    ]
 
 
 def test_perfect_and_disjoint_captions():

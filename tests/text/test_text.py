@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+
 import numpy as np
 import pytest
 import soundfile as sf
@@ -16,6 +17,7 @@ from audiolm.text.frontend import TextFrontend
 from audiolm.text.sentences import split_sentences
 from audiolm.text.transcribe import WhisperTranscriber
 from audiolm.text.vocab import PhonemeVocab
+
 from support.tts_models import tiny_whisper_checkpoint
 
 
@@ -37,8 +39,10 @@ def test_other_languages_phonemise_into_the_same_inventory():
     assert 0 not in ids, "every French symbol is in the default inventory"
 
 
-@pytest.mark.parametrize("text,message", [("", "empty"), ("   ", "empty"), ("!!! ... ???", "nothing to pronounce"),
-                                          ("-- ** --", "nothing to pronounce")])
+@pytest.mark.parametrize(
+    "text,message",
+    [("", "empty"), ("   ", "empty"), ("!!! ... ???", "nothing to pronounce"), ("-- ** --", "nothing to pronounce")],
+)
 def test_unspeakable_text_is_a_clear_error(frontend, text, message):
     with pytest.raises(DataError, match=message):
         frontend.ids(text)
@@ -84,9 +88,11 @@ def test_whisper_without_a_checkpoint_says_what_to_set(tmp_path):
 
 def _corpus(tmp_path, texts, speakers):
     rows = []
-    for i, (text, speaker) in enumerate(zip(texts, speakers)):
+    for i, (text, speaker) in enumerate(zip(texts, speakers, strict=True)):
         t = np.arange(16000 // 2) / 16000
-        sf.write(tmp_path / f"{i}.wav", 0.3 * np.sin(2 * np.pi * (150 + 60 * i) * t) * (1 + 0.2 * np.sin(9 * i * t)), 16000)
+        sf.write(
+            tmp_path / f"{i}.wav", 0.3 * np.sin(2 * np.pi * (150 + 60 * i) * t) * (1 + 0.2 * np.sin(9 * i * t)), 16000
+        )
         rows.append(Utterance(path=f"{i}.wav", duration=0.5, id=f"u{i}", speaker=speaker, text=text))
     return write_manifest(tmp_path / "manifest.jsonl", rows)
 
@@ -107,8 +113,9 @@ def test_missing_transcripts_need_a_whisper_checkpoint(tmp_path, frontend, whisp
     manifest = _corpus(tmp_path, ["Hello there.", ""], ["a", "a"])
     with pytest.raises(ConfigError, match=r"1 of 2 utterances have no transcript.*data.annotate.whisper_checkpoint"):
         TTSAnnotate(frontend, str(tmp_path / "cache"))(manifest)
-    out = TTSAnnotate(frontend, str(tmp_path / "cache"), whisper_checkpoint=str(whisper_checkpoint),
-                      whisper_language="en")(manifest)
+    out = TTSAnnotate(
+        frontend, str(tmp_path / "cache"), whisper_checkpoint=str(whisper_checkpoint), whisper_language="en"
+    )(manifest)
     report = json.loads((out.parent / "annotate_report.json").read_text())
     assert report["n_transcribed"] == 1
 

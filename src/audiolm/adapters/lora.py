@@ -50,16 +50,21 @@ class LoraSettings:
 def _targets(module: nn.Module, settings: LoraSettings, defaults: tuple[str, ...]) -> list[str]:
     targets = settings.target_modules or list(defaults)
     if not targets:
-        raise ConfigError(f"no default LoRA targets for {type(module).__name__}; set task.lora.target_modules to module "
-                          f"names inside it (e.g. the names of its Linear layers)")
+        raise ConfigError(
+            f"no default LoRA targets for {type(module).__name__}; set task.lora.target_modules to module "
+            f"names inside it (e.g. the names of its Linear layers)"
+        )
     names = [n for n, _ in module.named_modules()]
     missing = [t for t in targets if not any(n == t or n.endswith("." + t) for n in names)]
     if missing:
         raise ConfigError(f"task.lora.target_modules {missing} name no module of {type(module).__name__}")
     bypassed = sorted(set(targets) & set(getattr(module, "kernel_read_weights", ())))
     if bypassed:
-        log.warning("LoRA on %s trains on CPU, but mamba-ssm's fused CUDA kernels read these weights directly and "
-                    "skip their adapters; on a GPU with mamba-ssm only the other targets adapt", bypassed)
+        log.warning(
+            "LoRA on %s trains on CPU, but mamba-ssm's fused CUDA kernels read these weights directly and "
+            "skip their adapters; on a GPU with mamba-ssm only the other targets adapt",
+            bypassed,
+        )
     return targets
 
 
@@ -68,9 +73,15 @@ def add_lora(module: nn.Module, settings: LoraSettings, defaults: tuple[str, ...
     them trainable within it."""
     from peft import LoraConfig, inject_adapter_in_model
 
-    settings.target_modules = _targets(module, settings, defaults)  # explicit, so an exported adapter says where it goes
-    config = LoraConfig(r=settings.rank, lora_alpha=settings.alpha, lora_dropout=settings.dropout,
-                        target_modules=settings.target_modules)
+    settings.target_modules = _targets(
+        module, settings, defaults
+    )  # explicit, so an exported adapter says where it goes
+    config = LoraConfig(
+        r=settings.rank,
+        lora_alpha=settings.alpha,
+        lora_dropout=settings.dropout,
+        target_modules=settings.target_modules,
+    )
     inject_adapter_in_model(config, module)
     for name, p in module.named_parameters():
         p.requires_grad = "lora_" in name
@@ -86,19 +97,24 @@ def load_base(model: nn.Module, path: str) -> None:
     from audiolm.checkpoints import model_weights
 
     if not Path(path).is_file():
-        raise MissingFileError(f"task.lora.base checkpoint not found: {path}; give the checkpoint of the model to finetune")
+        raise MissingFileError(
+            f"task.lora.base checkpoint not found: {path}; give the checkpoint of the model to finetune"
+        )
     state = torch.load(path, map_location="cpu", weights_only=True)
     own = {k for k in model.state_dict() if "lora_" not in k}
     weights = {_adapted_name(k, own): v for k, v in model_weights(state["state_dict"]).items() if "lora_" not in k}
     if set(weights) != own:
-        raise ConfigError(f"task.lora.base {path} does not fit this model (keys differ, e.g. "
-                          f"{sorted(set(weights) ^ own)[:3]}); use the model settings it was trained with")
+        raise ConfigError(
+            f"task.lora.base {path} does not fit this model (keys differ, e.g. "
+            f"{sorted(set(weights) ^ own)[:3]}); use the model settings it was trained with"
+        )
     model.load_state_dict(weights, strict=False)
     model.load_extra_state(state)
 
 
 def _adapted_name(key: str, names: set[str]) -> str:
-    """A plain model's weight name as it is inside an adapted layer (``q_proj.weight`` -> ``q_proj.base_layer.weight``)."""
+    """A plain model's weight name as it is inside an adapted layer
+    (``q_proj.weight`` -> ``q_proj.base_layer.weight``)."""
     head, _, leaf = key.rpartition(".")
     adapted = f"{head}.base_layer.{leaf}"
     return adapted if key not in names and adapted in names else key

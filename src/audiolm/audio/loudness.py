@@ -26,7 +26,7 @@ def k_weighting(rate: int) -> list[tuple[np.ndarray, np.ndarray]]:
     f0, gain_db, q = 1681.974450955533, 3.999843853973347, 0.7071752369554196
     k = math.tan(math.pi * f0 / rate)
     vh = 10 ** (gain_db / 20)
-    vb = vh ** 0.4996667741545416
+    vb = vh**0.4996667741545416
     a0 = 1 + k / q + k * k
     shelf_b = np.array([vh + vb * k / q + k * k, 2 * (k * k - vh), vh - vb * k / q + k * k]) / a0
     shelf_a = np.array([1.0, 2 * (k * k - 1) / a0, (1 - k / q + k * k) / a0])
@@ -66,13 +66,13 @@ class LoudnessMeter:
         y = np.concatenate([self._pending, self._weight(x)])
         n = len(y) // self.step
         self._steps.append((y[: n * self.step] ** 2).reshape(n, self.step).sum(axis=1))
-        self._pending = y[n * self.step:]
+        self._pending = y[n * self.step :]
 
     def block_loudness(self) -> np.ndarray:
         """Loudness (LUFS) of every 400 ms gating block; audio under 400 ms counts as one block."""
         steps = np.concatenate(self._steps) if self._steps else np.zeros(0)
         if len(steps) < 4:
-            total, n = steps.sum() + (self._pending ** 2).sum(), len(steps) * self.step + len(self._pending)
+            total, n = steps.sum() + (self._pending**2).sum(), len(steps) * self.step + len(self._pending)
             z = np.array([total / max(n, 1)])
         else:
             z = np.convolve(steps, np.ones(4), mode="valid") / (4 * self.step)

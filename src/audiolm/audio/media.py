@@ -13,6 +13,7 @@ in ``stopped_early``; the caller decides what to keep.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
@@ -27,10 +28,12 @@ from audiolm.errors import DataError
 BLOCK_FRAMES = 1 << 16
 SALVAGE_FRAMES = 1 << 12
 # Formats libsndfile reads natively; soundfile gets the first try on these.
-SOUNDFILE_EXTENSIONS = frozenset({".wav", ".wave", ".flac", ".ogg", ".oga", ".mp3", ".aif", ".aiff", ".w64",
-                                  ".rf64", ".caf", ".au", ".snd"})
-MEDIA_EXTENSIONS = SOUNDFILE_EXTENSIONS | frozenset({".opus", ".m4a", ".aac", ".mp4", ".m4v", ".mov", ".mkv",
-                                                     ".webm", ".wma", ".avi", ".ac3", ".mka", ".3gp"})
+SOUNDFILE_EXTENSIONS = frozenset(
+    {".wav", ".wave", ".flac", ".ogg", ".oga", ".mp3", ".aif", ".aiff", ".w64", ".rf64", ".caf", ".au", ".snd"}
+)
+MEDIA_EXTENSIONS = SOUNDFILE_EXTENSIONS | frozenset(
+    {".opus", ".m4a", ".aac", ".mp4", ".m4v", ".mov", ".mkv", ".webm", ".wma", ".avi", ".ac3", ".mka", ".3gp"}
+)
 
 
 def display_path(path: Path | str) -> str:
@@ -104,8 +107,13 @@ class MediaStream:
             return float(stream.duration * stream.time_base)
         return self._av.duration / av.time_base if self._av.duration is not None else None
 
-    def blocks(self, rate: int | None = None, offset: float = 0.0, duration: float | None = None,
-               max_samples: int | None = None) -> Iterator[np.ndarray]:
+    def blocks(
+        self,
+        rate: int | None = None,
+        offset: float = 0.0,
+        duration: float | None = None,
+        max_samples: int | None = None,
+    ) -> Iterator[np.ndarray]:
         """Mono float32 blocks [n] at ``rate`` (default: the source rate) of [offset, offset + duration).
 
         ``max_samples`` caps the output (at ``rate``); it lets a second pass stop where the first one ended.
@@ -158,10 +166,9 @@ class MediaStream:
         stream = self._av.streams.audio[0]
         rate = stream.codec_context.sample_rate
         if offset > 0:
-            try:
+            # not seekable: decode from the start; samples before offset are dropped below
+            with contextlib.suppress(av.error.FFmpegError):
                 self._av.seek(int(offset * av.time_base))  # lands on a keyframe at or before offset
-            except av.error.FFmpegError:
-                pass  # not seekable: decode from the start; samples before offset are dropped below
         skip_to = int(round(offset * rate))  # absolute sample index of the window start
         end = None if duration is None else skip_to + int(round(duration * rate))
         position = None  # absolute index of the next decoded sample

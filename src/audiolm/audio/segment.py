@@ -74,9 +74,9 @@ class Cutter:
             if held >= window:
                 x = np.concatenate(buf)
                 for i in range(0, len(x) - window + 1, window):
-                    yield self.segment(start, x[i: i + window])
+                    yield self.segment(start, x[i : i + window])
                     start += window
-                rest = x[len(x) - len(x) % window:].copy()  # not a view: the big buffer can go
+                rest = x[len(x) - len(x) % window :].copy()  # not a view: the big buffer can go
                 buf, held = [rest], len(rest)
         if held:
             yield self.segment(start, np.concatenate(buf))
@@ -94,13 +94,13 @@ class Cutter:
         pad = gap // 2
         lead: deque[tuple[np.ndarray, bool]] = deque(maxlen=pad or 1)  # silence before the next segment
         cur: list[tuple[np.ndarray, bool]] = []
-        cur_start = index = quiet = 0  # quiet: length of the silent run that ends ``cur``
+        cur_start = quiet = 0  # quiet: length of the silent run that ends ``cur``
 
         def emit(n: int) -> Segment:
             x = np.concatenate([f for f, _ in cur[:n]])
             return Segment(cur_start * frame / self.rate, x, sum(v for _, v in cur[:n]) / n, self.rate)
 
-        for f, voiced in _frames(blocks, frame, self.threshold_db):
+        for index, (f, voiced) in enumerate(_frames(blocks, frame, self.threshold_db)):
             if not cur:
                 if voiced:
                     cur, cur_start, quiet = [*lead, (f, voiced)], index - len(lead), 0
@@ -120,7 +120,6 @@ class Cutter:
                     keep = silent[-1] + 1 if silent else len(cur)
                     yield emit(keep)
                     cur, cur_start, quiet = cur[keep:], cur_start + keep, 0  # what is left is all voiced
-            index += 1
         if cur:
             yield emit(max(len(cur) - max(quiet - pad, 0), 1))
 
@@ -136,7 +135,7 @@ def _frames(blocks: Iterable[np.ndarray], frame: int, threshold_db: float) -> It
         n = len(x) // frame
         flags = voiced_frames(x[: n * frame], frame, threshold_db) if n else []
         for i in range(n):
-            yield x[i * frame: (i + 1) * frame], bool(flags[i])
-        carry = x[n * frame:]
+            yield x[i * frame : (i + 1) * frame], bool(flags[i])
+        carry = x[n * frame :]
     if len(carry):
         yield carry, bool(voiced_frames(carry, len(carry), threshold_db)[0])

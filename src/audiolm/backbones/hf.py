@@ -64,12 +64,17 @@ class HFAttentionBackbone(HFBackbone):
 
     bidirectional = True
 
-    def forward_bidirectional(self, inputs_embeds: torch.Tensor, padding_mask: torch.Tensor | None = None) -> torch.Tensor:
+    def forward_bidirectional(
+        self, inputs_embeds: torch.Tensor, padding_mask: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """inputs_embeds: [B, L, H], padding_mask: [B, L] (True on real positions) -> hidden [B, L, H]:
         each query sees every real key."""
         b, n, _ = inputs_embeds.shape
-        keys = (torch.ones(b, n, dtype=torch.bool, device=inputs_embeds.device) if padding_mask is None
-                else padding_mask.to(device=inputs_embeds.device, dtype=torch.bool))
+        keys = (
+            torch.ones(b, n, dtype=torch.bool, device=inputs_embeds.device)
+            if padding_mask is None
+            else padding_mask.to(device=inputs_embeds.device, dtype=torch.bool)
+        )
         return self.forward_masked(inputs_embeds, keys[:, None, :].expand(b, n, n))
 
     def forward_masked(self, inputs_embeds: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:

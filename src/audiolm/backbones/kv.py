@@ -21,8 +21,17 @@ import torch
 
 
 class StaticKVCache:
-    def __init__(self, n_layers: int, batch_size: int, kv_heads: int, max_length: int, head_dim: int,
-                 dtype: torch.dtype, device: torch.device, weights: Any = None):
+    def __init__(
+        self,
+        n_layers: int,
+        batch_size: int,
+        kv_heads: int,
+        max_length: int,
+        head_dim: int,
+        dtype: torch.dtype,
+        device: torch.device,
+        weights: Any = None,
+    ):
         # never read past ``length``, so the buffers need no initialisation
         shape = (batch_size, 2 * kv_heads, max_length, head_dim)
         self.buffers = [torch.empty(shape, dtype=dtype, device=device) for _ in range(n_layers)]
@@ -38,8 +47,10 @@ class StaticKVCache:
     def reserve(self, n_new: int) -> int:
         """Checks that ``n_new`` more positions fit; returns the position of the first."""
         if self.length + n_new > self.max_length:
-            raise ValueError(f"decoding past the cache: {self.length} + {n_new} positions > max_length "
-                             f"{self.max_length}; create the cache with a larger max_length")
+            raise ValueError(
+                f"decoding past the cache: {self.length} + {n_new} positions > max_length "
+                f"{self.max_length}; create the cache with a larger max_length"
+            )
         return self.length
 
     def store(self, layer: int, keys_values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

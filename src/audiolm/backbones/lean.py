@@ -23,8 +23,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from audiolm.backbones.hf import SSMDecodeCache
 from audiolm.adapters.lora import effective_weight
+from audiolm.backbones.hf import SSMDecodeCache
 
 
 def dense(linear: nn.Module, norm: nn.Module | None = None) -> torch.Tensor:
@@ -62,8 +62,9 @@ def project(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = N
     return out if bias is None else out.add_(bias)
 
 
-def add_projection(x: torch.Tensor, y: torch.Tensor, weight: torch.Tensor,
-                   bias: torch.Tensor | None = None) -> torch.Tensor:
+def add_projection(
+    x: torch.Tensor, y: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None
+) -> torch.Tensor:
     """The residual update ``x + y @ weight (+ bias)``, x: [R, out], y: [R, in]: one fused multiply-add."""
     out = torch.addmm(x, y, weight)
     return out if bias is None else out.add_(bias)
@@ -79,8 +80,7 @@ def conv_weights(conv1d: nn.Conv1d) -> tuple[torch.Tensor, torch.Tensor | None]:
     return conv1d.weight.detach()[:, 0], bias(conv1d)
 
 
-def conv_step(state: torch.Tensor, x: torch.Tensor, weight: torch.Tensor,
-              bias: torch.Tensor | None) -> torch.Tensor:
+def conv_step(state: torch.Tensor, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
     """One position of a depthwise causal conv: shift x [B, C] into ``state`` [B, C, K] (in place, as
     transformers' single-step update does) and return the conv output [B, C] before activation.
     weight, bias: from ``conv_weights``."""

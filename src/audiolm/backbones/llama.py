@@ -66,8 +66,16 @@ class LlamaBackbone(HFAttentionBackbone):
         sin = torch.stack([-sin[..., 0, :], sin[..., 1, :]], dim=-2)
         final_norm = self.model.norm.weight.detach(), norm_eps(self.model.norm)
         weights = ([_step_weights(layer) for layer in self.model.layers], cos, sin, final_norm)
-        return StaticKVCache(cfg.num_hidden_layers, batch_size, cfg.num_key_value_heads, max_length, head_dim,
-                             weight.dtype, weight.device, weights)
+        return StaticKVCache(
+            cfg.num_hidden_layers,
+            batch_size,
+            cfg.num_key_value_heads,
+            max_length,
+            head_dim,
+            weight.dtype,
+            weight.device,
+            weights,
+        )
 
     def forward(self, inputs_embeds: torch.Tensor, cache: StaticKVCache | None = None):
         """inputs_embeds: [B, L, H] -> (hidden [B, L, H], cache).
@@ -120,5 +128,4 @@ def _step_weights(layer) -> tuple:
     attn, mlp, norm_attn, norm_mlp = layer.self_attn, layer.mlp, layer.input_layernorm, layer.post_attention_layernorm
     qkv = torch.cat([dense(attn.q_proj, norm_attn), dense(attn.k_proj, norm_attn), dense(attn.v_proj, norm_attn)], 1)
     gate_up = torch.cat([dense(mlp.gate_proj, norm_mlp), dense(mlp.up_proj, norm_mlp)], dim=1)
-    return (qkv, norm_eps(norm_attn), dense(attn.o_proj), gate_up, norm_eps(norm_mlp),
-            dense(mlp.down_proj))
+    return (qkv, norm_eps(norm_attn), dense(attn.o_proj), gate_up, norm_eps(norm_mlp), dense(mlp.down_proj))

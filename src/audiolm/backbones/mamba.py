@@ -19,8 +19,18 @@ from transformers import MambaConfig, MambaModel
 from transformers.models.mamba import modeling_mamba
 
 from audiolm.backbones.hf import HFBackbone, route_kernels_by_device
-from audiolm.backbones.lean import (SSMStepCache, add_projection, bias, conv_step, conv_weights, dense, norm_eps,
-                                    project, rms_norm, rms_normalize)
+from audiolm.backbones.lean import (
+    SSMStepCache,
+    add_projection,
+    bias,
+    conv_step,
+    conv_weights,
+    dense,
+    norm_eps,
+    project,
+    rms_norm,
+    rms_normalize,
+)
 from audiolm.backbones.scan import selective_scan
 
 # transformers binds these hooks to the CUDA kernels whenever mamba-ssm / causal-conv1d import,
@@ -75,8 +85,7 @@ class MambaBackbone(HFBackbone):
     def new_cache(self, batch_size: int, max_length: int) -> SSMStepCache:
         """Conv and SSM states are allocated by the first forward (the arguments are not needed); the
         cache also holds each layer's weights ready for ``_step`` (see ``lean``)."""
-        return SSMStepCache(self.model.config, [_step_weights(block) for block in self.model.layers],
-                            self.model.norm_f)
+        return SSMStepCache(self.model.config, [_step_weights(block) for block in self.model.layers], self.model.norm_f)
 
     def forward(self, inputs_embeds: torch.Tensor, cache: SSMStepCache | None = None):
         """inputs_embeds: [B, L, H] -> (hidden [B, L, H], cache).
@@ -115,7 +124,17 @@ def _step_weights(block) -> tuple:
     activation is silu, as MambaBackbone configures it."""
     mixer = block.mixer
     split = [mixer.time_step_rank, mixer.ssm_state_size, mixer.ssm_state_size]
-    return (dense(mixer.in_proj, block.norm), norm_eps(block.norm), bias(mixer.in_proj),
-            conv_weights(mixer.conv1d), dense(mixer.x_proj), split,
-            dense(mixer.dt_proj), bias(mixer.dt_proj), -torch.exp(mixer.A_log.detach().float()), mixer.D.detach(),
-            dense(mixer.out_proj), bias(mixer.out_proj))
+    return (
+        dense(mixer.in_proj, block.norm),
+        norm_eps(block.norm),
+        bias(mixer.in_proj),
+        conv_weights(mixer.conv1d),
+        dense(mixer.x_proj),
+        split,
+        dense(mixer.dt_proj),
+        bias(mixer.dt_proj),
+        -torch.exp(mixer.A_log.detach().float()),
+        mixer.D.detach(),
+        dense(mixer.out_proj),
+        bias(mixer.out_proj),
+    )

@@ -15,8 +15,18 @@ from transformers import Mamba2Config, Mamba2Model
 from transformers.models.mamba2 import modeling_mamba2
 
 from audiolm.backbones.hf import HFBackbone, route_kernels_by_device
-from audiolm.backbones.lean import (SSMStepCache, add_projection, bias, conv_step, conv_weights, dense, norm_eps,
-                                    project, rms_norm, rms_normalize)
+from audiolm.backbones.lean import (
+    SSMStepCache,
+    add_projection,
+    bias,
+    conv_step,
+    conv_weights,
+    dense,
+    norm_eps,
+    project,
+    rms_norm,
+    rms_normalize,
+)
 
 # As for Mamba-1: CPU tensors must not reach the CUDA kernels transformers binds when mamba-ssm imports.
 route_kernels_by_device(
@@ -92,8 +102,7 @@ class Mamba2Backbone(HFBackbone):
     def new_cache(self, batch_size: int, max_length: int) -> SSMStepCache:
         """Conv and SSM states are allocated by the first forward (the arguments are not needed); the
         cache also holds each layer's weights ready for ``_step`` (see ``lean``)."""
-        return SSMStepCache(self.model.config, [_step_weights(block) for block in self.model.layers],
-                            self.model.norm_f)
+        return SSMStepCache(self.model.config, [_step_weights(block) for block in self.model.layers], self.model.norm_f)
 
     def forward(self, inputs_embeds: torch.Tensor, cache: SSMStepCache | None = None):
         """inputs_embeds: [B, L, H] -> (hidden [B, L, H], cache). One position on a filled cache goes
@@ -133,7 +142,16 @@ def _step_weights(block) -> tuple:
     m = block.mixer
     split = [m.intermediate_size, m.conv_dim, m.num_heads]
     per_group = m.num_heads // m.n_groups
-    return (dense(m.in_proj, block.norm), norm_eps(block.norm), bias(m.in_proj), split,
-            conv_weights(m.conv1d), m.dt_bias.detach(), -torch.exp(m.A_log.detach().float()),
-            m.D.detach().view(m.n_groups, per_group, 1), norm_eps(m.norm), dense(m.out_proj, m.norm),
-            bias(m.out_proj))
+    return (
+        dense(m.in_proj, block.norm),
+        norm_eps(block.norm),
+        bias(m.in_proj),
+        split,
+        conv_weights(m.conv1d),
+        m.dt_bias.detach(),
+        -torch.exp(m.A_log.detach().float()),
+        m.D.detach().view(m.n_groups, per_group, 1),
+        norm_eps(m.norm),
+        dense(m.out_proj, m.norm),
+        bias(m.out_proj),
+    )

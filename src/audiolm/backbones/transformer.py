@@ -7,10 +7,10 @@ import torch
 import torch.nn.functional as F
 from transformers import GPT2Config, GPT2Model
 
+from audiolm.adapters.lora import effective_weight
 from audiolm.backbones.hf import HFAttentionBackbone
 from audiolm.backbones.kv import StaticKVCache
 from audiolm.backbones.lean import add_projection
-from audiolm.adapters.lora import effective_weight
 from audiolm.errors import ConfigError
 
 
@@ -59,10 +59,20 @@ class TransformerBackbone(HFAttentionBackbone):
         """Preallocated keys/values for ``max_length`` positions, plus each block's weights for the lean path."""
         cfg, weight = self.model.config, self.model.ln_f.weight
         if max_length > cfg.n_positions:
-            raise ConfigError(f"cannot decode {max_length} positions: the model has {cfg.n_positions} learned "
-                             f"positions (model.max_position_embeddings)")
-        return StaticKVCache(cfg.n_layer, batch_size, cfg.n_head, max_length, cfg.n_embd // cfg.n_head,
-                             weight.dtype, weight.device, [_step_weights(block) for block in self.model.h])
+            raise ConfigError(
+                f"cannot decode {max_length} positions: the model has {cfg.n_positions} learned "
+                f"positions (model.max_position_embeddings)"
+            )
+        return StaticKVCache(
+            cfg.n_layer,
+            batch_size,
+            cfg.n_head,
+            max_length,
+            cfg.n_embd // cfg.n_head,
+            weight.dtype,
+            weight.device,
+            [_step_weights(block) for block in self.model.h],
+        )
 
     def forward(self, inputs_embeds: torch.Tensor, cache: StaticKVCache | None = None):
         """inputs_embeds: [B, L, H] -> (hidden [B, L, H], cache).
@@ -112,5 +122,11 @@ def _step_weights(block) -> tuple:
     def norm(layer) -> tuple[torch.Tensor, torch.Tensor]:
         return layer.weight.detach(), layer.bias.detach()
 
-    return (norm(block.ln_1), *conv1d(attn.c_attn), *conv1d(attn.c_proj), norm(block.ln_2), *conv1d(mlp.c_fc),
-            *conv1d(mlp.c_proj))
+    return (
+        norm(block.ln_1),
+        *conv1d(attn.c_attn),
+        *conv1d(attn.c_proj),
+        norm(block.ln_2),
+        *conv1d(mlp.c_fc),
+        *conv1d(mlp.c_proj),
+    )

@@ -93,8 +93,9 @@ class NaNGuard(L.Callback):
         def hook(module: nn.Module, grad_input: tuple, grad_output: tuple) -> None:
             for i, g in enumerate(grad_input):
                 if g is not None and not bool(torch.isfinite(g).all()):
-                    raise NonFiniteError(f"backward: module {label} computed a gradient for its input {i} "
-                                         f"with {_describe(g)}")
+                    raise NonFiniteError(
+                        f"backward: module {label} computed a gradient for its input {i} with {_describe(g)}"
+                    )
 
         return hook
 

@@ -26,8 +26,15 @@ class SweepSummary(Callback):
             return
         failed = job_return.status == JobStatus.FAILED
         value = None if failed else job_return.return_value
-        self.jobs.append((config.hydra.job.num, " ".join(config.hydra.overrides.task), value, failed,
-                          config.hydra.runtime.output_dir))
+        self.jobs.append(
+            (
+                config.hydra.job.num,
+                " ".join(config.hydra.overrides.task),
+                value,
+                failed,
+                config.hydra.runtime.output_dir,
+            )
+        )
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         from rich.console import Console

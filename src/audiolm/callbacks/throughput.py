@@ -17,7 +17,9 @@ class TokenThroughput(L.Callback):
         if self._start is None:
             self._start = time.perf_counter()
 
-    def on_train_batch_end(self, trainer: L.Trainer, module: L.LightningModule, outputs, batch: dict, batch_idx: int) -> None:
+    def on_train_batch_end(
+        self, trainer: L.Trainer, module: L.LightningModule, outputs, batch: dict, batch_idx: int
+    ) -> None:
         self._tokens += int(batch["frame_mask"].sum()) * batch["codes"].shape[1]
         if trainer.global_step % self.every_n_steps == 0 and self._start is not None:
             elapsed = time.perf_counter() - self._start

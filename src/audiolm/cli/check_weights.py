@@ -102,8 +102,10 @@ def main(argv: list[str] | None = None) -> int:
             report = check_file(f)
             for name, nan, inf in report.bad:
                 print(f"BAD  {f}: {name}: {nan} NaN, {inf} Inf")
-            counts = ", ".join(f"{d}: {n} tensors / {report.values_by_dtype[d]:,} values"
-                               for d, n in sorted(report.tensors_by_dtype.items()))
+            counts = ", ".join(
+                f"{d}: {n} tensors / {report.values_by_dtype[d]:,} values"
+                for d, n in sorted(report.tensors_by_dtype.items())
+            )
             print(f"{'OK ' if report.ok else 'BAD'}  {f}: {counts or 'no tensors'}")
             all_ok &= report.ok
     except (DataError, MissingFileError) as exc:

@@ -39,10 +39,14 @@ def main(argv: list[str] | None = None) -> Path:
 
     @exit_on_user_error
     def run(argv: list[str]) -> Path:
-        p = argparse.ArgumentParser(prog="python -m audiolm.cli.export", description=__doc__.splitlines()[0],
-                                    usage="%(prog)s ckpt=<run dir or .ckpt> [--out FILE] [--dtype D] [--adapter] "
-                                          "[key=value ...]")
-        p.add_argument("--out", type=Path, help="output file (default: next to the checkpoint, <name>.<dtype>.safetensors)")
+        p = argparse.ArgumentParser(
+            prog="python -m audiolm.cli.export",
+            description=__doc__.splitlines()[0],
+            usage="%(prog)s ckpt=<run dir or .ckpt> [--out FILE] [--dtype D] [--adapter] [key=value ...]",
+        )
+        p.add_argument(
+            "--out", type=Path, help="output file (default: next to the checkpoint, <name>.<dtype>.safetensors)"
+        )
         p.add_argument("--dtype", default="fp32", choices=sorted(DTYPES))
         p.add_argument("--adapter", action="store_true", help="export only the LoRA adapter")
         if {"-h", "--help"} & set(argv):
@@ -52,8 +56,9 @@ def main(argv: list[str] | None = None) -> Path:
         ckpt = resolve_checkpoint(ckpt)
         model = load_model(ckpt, overrides)
         kind = "adapter" if args.adapter else args.dtype
-        out = save_export(model, model.config, args.out or ckpt.with_name(f"{ckpt.stem}.{kind}.safetensors"),
-                          args.dtype, args.adapter)
+        out = save_export(
+            model, model.config, args.out or ckpt.with_name(f"{ckpt.stem}.{kind}.safetensors"), args.dtype, args.adapter
+        )
         print(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB)")
         return out
 

@@ -49,8 +49,9 @@ def summary_rows(manifest: Path, val_percent: float = VAL_PERCENT) -> list[tuple
 def summary_table(manifest: Path, val_percent: float = VAL_PERCENT) -> Table:
     """Per-speaker utterance counts, hours and train/val split, with a total row."""
     rows = summary_rows(manifest, val_percent)
-    table = Table(title=f"{manifest.parent.name}: {rows[-1][1]} utterances (val: split column, else "
-                        f"{val_percent:g}% by id hash)")
+    table = Table(
+        title=f"{manifest.parent.name}: {rows[-1][1]} utterances (val: split column, else {val_percent:g}% by id hash)"
+    )
     for col in ("speaker", "utterances", "hours", "train", "val"):
         table.add_column(col, justify="left" if col == "speaker" else "right")
     for name, n, hours, train, val in rows:
@@ -61,8 +62,10 @@ def summary_table(manifest: Path, val_percent: float = VAL_PERCENT) -> Table:
 def report_lines(report: dict) -> list[str]:
     """Drop, skip and warning counts of a prepare report, with the first few reasons."""
     c = report["counts"]
-    lines = [f"{c['files']} media file(s): {c['files_used']} used, {c['files_skipped']} skipped; "
-             f"{c['segments']} segment(s) kept ({c['hours']:.3f} h), {c['segments_dropped']} dropped"]
+    lines = [
+        f"{c['files']} media file(s): {c['files_used']} used, {c['files_skipped']} skipped; "
+        f"{c['segments']} segment(s) kept ({c['hours']:.3f} h), {c['segments_dropped']} dropped"
+    ]
     for label, key in (("dropped", "dropped_by_reason"), ("skipped", "skipped_by_reason")):
         if c[key]:
             lines.append(f"  {label}: " + ", ".join(f"{n} {k}" for k, n in sorted(c[key].items(), key=lambda x: -x[1])))
@@ -76,12 +79,17 @@ def report_lines(report: dict) -> list[str]:
 
 
 def _add_prepare_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--cache-dir", default="data/prepared", help="folder that receives <name>-<hash>/ "
-                   "(default: data/prepared)")
+    p.add_argument(
+        "--cache-dir", default="data/prepared", help="folder that receives <name>-<hash>/ (default: data/prepared)"
+    )
     for f in fields(PrepareOptions):
         kind = float if "float" in str(f.type) else int if "int" in str(f.type) else str
-        p.add_argument(f"--{f.name.replace('_', '-')}", type=kind, default=f.default,
-                       help=f"data.prepare.{f.name} (default: {f.default})")
+        p.add_argument(
+            f"--{f.name.replace('_', '-')}",
+            type=kind,
+            default=f.default,
+            help=f"data.prepare.{f.name} (default: {f.default})",
+        )
     p.add_argument("--no-loudness", action="store_true", help="keep levels (loudness_lufs=null)")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
@@ -92,11 +100,13 @@ def _options(args: argparse.Namespace) -> PrepareOptions:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m audiolm.cli.prepare",
-                                     description="Prepare a corpus and print where its manifest is.")
+    parser = argparse.ArgumentParser(
+        prog="python -m audiolm.cli.prepare", description="Prepare a corpus and print where its manifest is."
+    )
     sub = parser.add_subparsers(dest="corpus", required=True)
-    emb = sub.add_parser("synthetic", help="synthesise the English speech corpus of data=synthetic with espeak-ng "
-                                           "(cached)")
+    emb = sub.add_parser(
+        "synthetic", help="synthesise the English speech corpus of data=synthetic with espeak-ng (cached)"
+    )
     emb.add_argument("--root", default="data", help="folder that receives embedded-<hash>/ (default: data)")
     emb.add_argument("--n", type=int, default=N_UTTERANCES, help=f"number of utterances (default: {N_UTTERANCES})")
     emb.add_argument("--sample-rate", type=int, default=16000)
@@ -113,10 +123,22 @@ def _parser() -> argparse.ArgumentParser:
     for p in (folder, media, caps):
         _add_prepare_options(p)
     for p in (emb, folder, media, caps):
-        p.add_argument("--val-percent", type=float, default=VAL_PERCENT,
-                       help=f"data.val_percent the summary splits by (default: {VAL_PERCENT:g})")
-    emb.set_defaults(make=lambda a: synthesize_corpus(a.root, n_utterances=a.n, sample_rate=a.sample_rate, seed=a.seed,
-                                                      workers=a.workers, progress=not a.no_progress))
+        p.add_argument(
+            "--val-percent",
+            type=float,
+            default=VAL_PERCENT,
+            help=f"data.val_percent the summary splits by (default: {VAL_PERCENT:g})",
+        )
+    emb.set_defaults(
+        make=lambda a: synthesize_corpus(
+            a.root,
+            n_utterances=a.n,
+            sample_rate=a.sample_rate,
+            seed=a.seed,
+            workers=a.workers,
+            progress=not a.no_progress,
+        )
+    )
     folder.set_defaults(make=lambda a: _prepare(a, scan_folder(a.root, exclude=Path(a.cache_dir))))
     media.set_defaults(make=lambda a: _prepare(a, read_media_list(a.list)))
     caps.set_defaults(make=lambda a: _prepare(a, read_musiccaps(a.csv, a.audio_dir)))

@@ -45,8 +45,10 @@ def config_dir() -> Path:
     for candidate in (Path.cwd() / "configs", CHECKOUT_CONFIGS):
         if (candidate / "train.yaml").is_file():
             return candidate.resolve()
-    raise ConfigError(f"no audiolm configs found in {Path.cwd() / 'configs'} or beside the installed package; run "
-                      f"from the audiolm repository, or set {CONFIG_ENV}=/path/to/audiolm/configs")
+    raise ConfigError(
+        f"no audiolm configs found in {Path.cwd() / 'configs'} or beside the installed package; run "
+        f"from the audiolm repository, or set {CONFIG_ENV}=/path/to/audiolm/configs"
+    )
 
 
 def compose_config(overrides: list[str]):

@@ -29,9 +29,11 @@ log = logging.getLogger("audiolm")
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m audiolm.cli.synthesize", description=__doc__.splitlines()[0],
-                                usage="%(prog)s TEXT --out FILE ckpt=<run dir, .ckpt or .safetensors> [--ref WAV] "
-                                      "[options] [key=value ...]")
+    p = argparse.ArgumentParser(
+        prog="python -m audiolm.cli.synthesize",
+        description=__doc__.splitlines()[0],
+        usage="%(prog)s TEXT --out FILE ckpt=<run dir, .ckpt or .safetensors> [--ref WAV] [options] [key=value ...]",
+    )
     p.add_argument("text", help="text to speak ('-' reads it from standard input)")
     p.add_argument("--ref", type=Path, help="prompt audio: a few seconds of the voice to imitate")
     p.add_argument("--out", type=Path, required=True, help="output WAV")
@@ -39,8 +41,11 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--language", help="espeak-ng language of the text (default: the one the model was trained on)")
     p.add_argument("--max-seconds", type=float, default=20.0, help="max-duration guard per sentence")
     p.add_argument("--max-chars", type=int, default=200, help="longest piece of text spoken at once")
-    p.add_argument("--rolling-context", action="store_true",
-                   help="each sentence's end becomes the prompt of the next (steadier voice over long text)")
+    p.add_argument(
+        "--rolling-context",
+        action="store_true",
+        help="each sentence's end becomes the prompt of the next (steadier voice over long text)",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     return p
@@ -67,9 +72,17 @@ def main(argv: list[str] | None = None) -> Path:
         reference = read_prompt(args.ref, model.codec.sample_rate) if args.ref else None
         if reference is None:
             log.warning("no --ref prompt: the voice is the model's own choice")
-        result = model.generate(SpeechRequest(text, reference, max_seconds=args.max_seconds, max_chars=args.max_chars,
-                                              rolling_context=args.rolling_context, language=args.language,
-                                              seed=args.seed))
+        result = model.generate(
+            SpeechRequest(
+                text,
+                reference,
+                max_seconds=args.max_seconds,
+                max_chars=args.max_chars,
+                rolling_context=args.rolling_context,
+                language=args.language,
+                seed=args.seed,
+            )
+        )
         audio = result.audio[0].save(args.out)
         print(f"wrote {audio} ({result.audio[0].seconds:.2f} s at {result.audio[0].sample_rate} Hz)")
         return args.out

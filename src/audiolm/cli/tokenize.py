@@ -39,12 +39,21 @@ def main(argv: list[str] | None = None) -> None:
     codec = instantiate(OmegaConf.load(args.codec_config))
     if not isinstance(codec, AudioCodec):
         p.error(f"{args.codec_config} instantiates {type(codec).__name__}, not an AudioCodec; check its _target_")
-    store = tokenize_manifest(args.manifest, codec, args.store_root, batch_size=args.batch_size,
-                              shard_items=args.shard_items, fit_max_seconds=args.fit_max_seconds,
-                              device=args.device, progress=not args.no_progress)
-    print(f"{store.path}: {len(store)} items, {store.frames_total} frames "
-          f"({store.frames_total / store.frame_rate / 3600:.2f} h), {store.meta.get('n_skipped', 0)} skipped "
-          f"(see {store.path / REPORT})")
+    store = tokenize_manifest(
+        args.manifest,
+        codec,
+        args.store_root,
+        batch_size=args.batch_size,
+        shard_items=args.shard_items,
+        fit_max_seconds=args.fit_max_seconds,
+        device=args.device,
+        progress=not args.no_progress,
+    )
+    print(
+        f"{store.path}: {len(store)} items, {store.frames_total} frames "
+        f"({store.frames_total / store.frame_rate / 3600:.2f} h), {store.meta.get('n_skipped', 0)} skipped "
+        f"(see {store.path / REPORT})"
+    )
 
 
 if __name__ == "__main__":

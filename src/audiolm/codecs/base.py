@@ -75,15 +75,19 @@ class AudioCodec(nn.Module, ABC):
         name, levels = type(self).__name__, self.n_codebooks
         if self.residual:
             if codes.ndim != 3 or not 1 <= codes.shape[1] <= levels:
-                raise ValueError(f"{name}.decode takes codes [B, Q', F] with 1 <= Q' <= {levels}, got shape "
-                                 f"{list(codes.shape)}")
+                raise ValueError(
+                    f"{name}.decode takes codes [B, Q', F] with 1 <= Q' <= {levels}, got shape {list(codes.shape)}"
+                )
         elif codes.ndim != 3 or codes.shape[1] != levels:
-            raise ValueError(f"{name}.decode takes codes [B, {levels}, F] (its codebooks are not residual, e.g. FSQ "
-                             f"groups: each quantises its own part of the latent, so all are needed), got shape "
-                             f"{list(codes.shape)}")
-        if codes.numel() and not (0 <= int(codes.min()) and int(codes.max()) < self.codebook_size):
-            raise ValueError(f"codes must lie in [0, {self.codebook_size}), got [{int(codes.min())}, "
-                             f"{int(codes.max())}]")
+            raise ValueError(
+                f"{name}.decode takes codes [B, {levels}, F] (its codebooks are not residual, e.g. FSQ "
+                f"groups: each quantises its own part of the latent, so all are needed), got shape "
+                f"{list(codes.shape)}"
+            )
+        if codes.numel() and not (int(codes.min()) >= 0 and int(codes.max()) < self.codebook_size):
+            raise ValueError(
+                f"codes must lie in [0, {self.codebook_size}), got [{int(codes.min())}, {int(codes.max())}]"
+            )
 
     @abstractmethod
     def config_dict(self) -> dict[str, Any]:

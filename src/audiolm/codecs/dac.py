@@ -65,9 +65,11 @@ class DacCodec(HFCodec):
             super().__init__(pretrained, local_files_only, n_q=n_q)
             return
         if not path.is_file():
-            raise CodecUnavailableError(f"codec.pretrained={path}: no such descript DAC checkpoint file; give the "
-                                        f".pth file of a DAC release, a folder with config.json and "
-                                        f"model.safetensors, or a hub id such as {self.hub_id}")
+            raise CodecUnavailableError(
+                f"codec.pretrained={path}: no such descript DAC checkpoint file; give the "
+                f".pth file of a DAC release, a folder with config.json and "
+                f"model.safetensors, or a hub id such as {self.hub_id}"
+            )
         self._setup(load_descript_checkpoint(path), {"pretrained": str(path.resolve())}, n_q=n_q)
 
     @property

@@ -36,15 +36,22 @@ def dac_config(kwargs: dict) -> DacConfig:
     rates = [int(r) for r in kwargs["encoder_rates"]]
     latent = kwargs.get("latent_dim") or kwargs["encoder_dim"] * 2 ** len(rates)
     if [int(r) for r in kwargs["decoder_rates"]] != rates[::-1] or latent != kwargs["encoder_dim"] * 2 ** len(rates):
-        raise CodecUnavailableError(f"this descript DAC checkpoint has decoder_rates={kwargs['decoder_rates']} and "
-                                    f"latent_dim={latent}; transformers' DacModel only builds decoder_rates = "
-                                    f"reversed encoder_rates ({rates[::-1]}) and latent_dim = encoder_dim * "
-                                    f"2**len(encoder_rates), as in the released 16/24/44 kHz models")
-    return DacConfig(encoder_hidden_size=int(kwargs["encoder_dim"]), downsampling_ratios=rates,
-                     decoder_hidden_size=int(kwargs["decoder_dim"]), n_codebooks=int(kwargs["n_codebooks"]),
-                     codebook_size=int(kwargs["codebook_size"]), codebook_dim=int(kwargs["codebook_dim"]),
-                     quantizer_dropout=float(kwargs.get("quantizer_dropout") or 0.0),
-                     sampling_rate=int(kwargs["sample_rate"]))
+        raise CodecUnavailableError(
+            f"this descript DAC checkpoint has decoder_rates={kwargs['decoder_rates']} and "
+            f"latent_dim={latent}; transformers' DacModel only builds decoder_rates = "
+            f"reversed encoder_rates ({rates[::-1]}) and latent_dim = encoder_dim * "
+            f"2**len(encoder_rates), as in the released 16/24/44 kHz models"
+        )
+    return DacConfig(
+        encoder_hidden_size=int(kwargs["encoder_dim"]),
+        downsampling_ratios=rates,
+        decoder_hidden_size=int(kwargs["decoder_dim"]),
+        n_codebooks=int(kwargs["n_codebooks"]),
+        codebook_size=int(kwargs["codebook_size"]),
+        codebook_dim=int(kwargs["codebook_dim"]),
+        quantizer_dropout=float(kwargs.get("quantizer_dropout") or 0.0),
+        sampling_rate=int(kwargs["sample_rate"]),
+    )
 
 
 def _encoder_module(parts: list[str], n: int) -> str:
@@ -112,18 +119,23 @@ def load_descript_checkpoint(path: Path) -> DacModel:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
         kwargs, state = checkpoint["metadata"]["kwargs"], checkpoint["state_dict"]
     except (OSError, RuntimeError, pickle.UnpicklingError, KeyError, TypeError, EOFError) as err:
-        raise CodecUnavailableError(f"codec.pretrained={path} is not a readable descript DAC checkpoint (a torch "
-                                    f"file with 'state_dict' and 'metadata': {{'kwargs': ...}}, as the DAC "
-                                    f"releases ship): {type(err).__name__}: {err}") from None
+        raise CodecUnavailableError(
+            f"codec.pretrained={path} is not a readable descript DAC checkpoint (a torch "
+            f"file with 'state_dict' and 'metadata': {{'kwargs': ...}}, as the DAC "
+            f"releases ship): {type(err).__name__}: {err}"
+        ) from None
     try:
         config = dac_config(kwargs)
     except (KeyError, TypeError, ValueError) as err:
-        raise CodecUnavailableError(f"codec.pretrained={path}: its metadata lacks the DAC constructor argument "
-                                    f"{err} (or it is malformed); it is not a descript DAC checkpoint") from None
+        raise CodecUnavailableError(
+            f"codec.pretrained={path}: its metadata lacks the DAC constructor argument "
+            f"{err} (or it is malformed); it is not a descript DAC checkpoint"
+        ) from None
     model = DacModel(config)
     try:
         model.load_state_dict(to_dac_state_dict(state, len(config.downsampling_ratios)), strict=True)
     except (ValueError, RuntimeError) as err:
-        raise CodecUnavailableError(f"codec.pretrained={path}: its weights do not fit a DAC of its own recorded "
-                                    f"configuration ({err})") from None
+        raise CodecUnavailableError(
+            f"codec.pretrained={path}: its weights do not fit a DAC of its own recorded configuration ({err})"
+        ) from None
     return model.float()

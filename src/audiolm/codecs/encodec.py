@@ -36,8 +36,13 @@ class EncodecCodec(HFCodec):
     model_class = EncodecModel
     hub_id = "facebook/encodec_24khz"
 
-    def __init__(self, pretrained: str | None = hub_id, n_q: int | None = 8, bandwidth: float | None = None,
-                 local_files_only: bool = False) -> None:
+    def __init__(
+        self,
+        pretrained: str | None = hub_id,
+        n_q: int | None = 8,
+        bandwidth: float | None = None,
+        local_files_only: bool = False,
+    ) -> None:
         super().__init__(pretrained, local_files_only, n_q=n_q, bandwidth=bandwidth)
 
     @property
@@ -49,26 +54,36 @@ class EncodecCodec(HFCodec):
 
     def _check_model(self) -> None:
         config = self.model.config
-        unsupported = {"audio_channels": (config.audio_channels, 1), "chunk_length_s": (config.chunk_length_s, None),
-                       "normalize": (config.normalize, False), "use_causal_conv": (config.use_causal_conv, True)}
+        unsupported = {
+            "audio_channels": (config.audio_channels, 1),
+            "chunk_length_s": (config.chunk_length_s, None),
+            "normalize": (config.normalize, False),
+            "use_causal_conv": (config.use_causal_conv, True),
+        }
         wrong = {k: got for k, (got, want) in unsupported.items() if got != want}
         if wrong:
             # The 48 kHz model is stereo, normalises the loudness of each chunk and encodes overlapping chunks;
             # none of that survives the token store's zero-padded batches.
-            raise ConfigError(f"EncodecCodec reads the causal mono unchunked model ({self.hub_id}); this one has "
-                              f"{wrong}, which it does not support")
+            raise ConfigError(
+                f"EncodecCodec reads the causal mono unchunked model ({self.hub_id}); this one has "
+                f"{wrong}, which it does not support"
+            )
 
     def _levels(self, n_q: int | None = None, bandwidth: float | None = None) -> int:
         config = self.model.config
         if bandwidth is not None:
             bandwidths = [float(b) for b in config.target_bandwidths]
             if float(bandwidth) not in bandwidths:
-                raise ConfigError(f"codec.bandwidth={bandwidth} is not one this EnCodec was trained at: {bandwidths} "
-                                  f"kbps (or give codec.n_q, 1 to {self.max_levels}, and codec.bandwidth=null)")
+                raise ConfigError(
+                    f"codec.bandwidth={bandwidth} is not one this EnCodec was trained at: {bandwidths} "
+                    f"kbps (or give codec.n_q, 1 to {self.max_levels}, and codec.bandwidth=null)"
+                )
             at_bandwidth = self._levels_at(float(bandwidth))
             if n_q is not None and n_q != at_bandwidth:
-                raise ConfigError(f"codec.bandwidth={bandwidth} kbps means n_q={at_bandwidth}, but codec.n_q={n_q}; "
-                                  f"set only one of them (the other null)")
+                raise ConfigError(
+                    f"codec.bandwidth={bandwidth} kbps means n_q={at_bandwidth}, but codec.n_q={n_q}; "
+                    f"set only one of them (the other null)"
+                )
             n_q = at_bandwidth
         if n_q is None:
             raise ConfigError("EncodecCodec needs codec.n_q (levels) or codec.bandwidth (kbps); both are null")

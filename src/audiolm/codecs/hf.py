@@ -41,9 +41,11 @@ HUB_ID = re.compile(r"^[\w.-]+/[\w.-]+$")
 
 
 def how_to_provide(codec: str, hub_id: str) -> str:
-    return (f"{codec} needs {CONFIG_FILE} and {WEIGHTS_FILE} of the Hugging Face repo {hub_id}: on a machine with "
-            f"network run `hf download {hub_id} {CONFIG_FILE} {WEIGHTS_FILE} --local-dir /local/folder`, copy the "
-            f"folder here and set codec.pretrained=/local/folder")
+    return (
+        f"{codec} needs {CONFIG_FILE} and {WEIGHTS_FILE} of the Hugging Face repo {hub_id}: on a machine with "
+        f"network run `hf download {hub_id} {CONFIG_FILE} {WEIGHTS_FILE} --local-dir /local/folder`, copy the "
+        f"folder here and set codec.pretrained=/local/folder"
+    )
 
 
 def _check_folder(folder: Path, model_class: type[PreTrainedModel], codec: str, hub_id: str) -> None:
@@ -62,26 +64,32 @@ def _check_folder(folder: Path, model_class: type[PreTrainedModel], codec: str, 
         raise CodecUnavailableError(f"{folder / CONFIG_FILE} is not a readable JSON object ({err}); {how}") from None
     expected = model_class.config_class.model_type
     if model_type != expected:
-        raise ConfigError(f"codec.pretrained={folder} holds a '{model_type}' model but {codec} reads '{expected}' "
-                          f"models (e.g. {hub_id}); pick the codec config that matches the folder or another folder")
+        raise ConfigError(
+            f"codec.pretrained={folder} holds a '{model_type}' model but {codec} reads '{expected}' "
+            f"models (e.g. {hub_id}); pick the codec config that matches the folder or another folder"
+        )
 
 
-def _from_pretrained(model_class: type[PreTrainedModel], name: str, codec: str, how: str,
-                     **options: Any) -> PreTrainedModel:
+def _from_pretrained(
+    model_class: type[PreTrainedModel], name: str, codec: str, how: str, **options: Any
+) -> PreTrainedModel:
     """``model_class.from_pretrained`` in float32, refusing checkpoints that leave weights at random."""
     model, info = model_class.from_pretrained(name, dtype=torch.float32, output_loading_info=True, **options)
     # transformers initialises weights the checkpoint lacks at random and only logs it: codes would be noise.
     mismatched = [str(k[0]) if isinstance(k, tuple) else str(k) for k in info["mismatched_keys"]]
     absent = sorted([*info["missing_keys"], *mismatched])
     if absent:
-        raise CodecUnavailableError(f"codec.pretrained={name}: the checkpoint lacks or misshapes {len(absent)} "
-                                    f"weight(s) of {codec}'s {model_class.__name__} (e.g. {absent[:3]}); it is "
-                                    f"another model or version; {how}")
+        raise CodecUnavailableError(
+            f"codec.pretrained={name}: the checkpoint lacks or misshapes {len(absent)} "
+            f"weight(s) of {codec}'s {model_class.__name__} (e.g. {absent[:3]}); it is "
+            f"another model or version; {how}"
+        )
     return model
 
 
-def load_pretrained(model_class: type[PreTrainedModel], pretrained: str | None, local_files_only: bool,
-                    codec: str, hub_id: str) -> tuple[PreTrainedModel, str]:
+def load_pretrained(
+    model_class: type[PreTrainedModel], pretrained: str | None, local_files_only: bool, codec: str, hub_id: str
+) -> tuple[PreTrainedModel, str]:
     """Load ``model_class`` from a folder or a hub id -> (model, where it came from)."""
     how = how_to_provide(codec, pretrained if pretrained and HUB_ID.match(pretrained) else hub_id)
     if pretrained is None:
@@ -93,8 +101,10 @@ def load_pretrained(model_class: type[PreTrainedModel], pretrained: str | None, 
         try:
             return _from_pretrained(model_class, folder, codec, how, local_files_only=True), folder
         except (OSError, ValueError, RuntimeError) as err:
-            raise CodecUnavailableError(f"codec.pretrained={folder}: loading {codec} from it failed ({err}); the "
-                                        f"files may be damaged or of another model version; {how}") from None
+            raise CodecUnavailableError(
+                f"codec.pretrained={folder}: loading {codec} from it failed ({err}); the "
+                f"files may be damaged or of another model version; {how}"
+            ) from None
     # The cache first: asking the hub costs ~30 s of retries without network, even when the cache has the files.
     try:
         return _from_pretrained(model_class, pretrained, codec, how, local_files_only=True), pretrained
@@ -102,14 +112,17 @@ def load_pretrained(model_class: type[PreTrainedModel], pretrained: str | None, 
         pass
     why = "codec.local_files_only=true" if local_files_only else why_not_download()
     if why:
-        raise CodecUnavailableError(f"{codec}: codec.pretrained={pretrained} is neither a folder here nor a hub id "
-                                    f"in the local Hugging Face cache, and {why}, so it is not downloaded; "
-                                    f"{how}") from None
+        raise CodecUnavailableError(
+            f"{codec}: codec.pretrained={pretrained} is neither a folder here nor a hub id "
+            f"in the local Hugging Face cache, and {why}, so it is not downloaded; "
+            f"{how}"
+        ) from None
     try:
         return _from_pretrained(model_class, pretrained, codec, how), pretrained
     except (OSError, ValueError) as err:
-        raise CodecUnavailableError(f"{codec}: could not download {pretrained} (no network or no such repo: "
-                                    f"{str(err).splitlines()[0]}); {how}") from None
+        raise CodecUnavailableError(
+            f"{codec}: could not download {pretrained} (no network or no such repo: {str(err).splitlines()[0]}); {how}"
+        ) from None
 
 
 class HFCodec(AudioCodec):
@@ -124,8 +137,9 @@ class HFCodec(AudioCodec):
     hub_id: ClassVar[str]
 
     def __init__(self, pretrained: str | None, local_files_only: bool = False, **levels: Any) -> None:
-        model, source = load_pretrained(self.model_class, pretrained, local_files_only, type(self).__name__,
-                                        self.hub_id)
+        model, source = load_pretrained(
+            self.model_class, pretrained, local_files_only, type(self).__name__, self.hub_id
+        )
         self._setup(model, {"pretrained": source}, **levels)
 
     @classmethod
@@ -138,8 +152,9 @@ class HFCodec(AudioCodec):
             torch.manual_seed(seed)
             model = cls.model_class(config)
             codec = cls.__new__(cls)
-            codec._setup(model, {"model_config": json.loads(config.to_json_string(use_diff=True)), "seed": seed},
-                         **levels)
+            codec._setup(
+                model, {"model_config": json.loads(config.to_json_string(use_diff=True)), "seed": seed}, **levels
+            )
             codec._randomize_codebooks()
         return codec
 

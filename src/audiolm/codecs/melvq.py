@@ -134,8 +134,15 @@ class MelVQCodec(AudioCodec):
         # Buffers follow .to(device) but stay out of state_dict: the fitted state travels through
         # fitted_state(), and everything else is rebuilt from the constructor arguments.
         self.register_buffer("window", torch.hann_window(self.n_fft), persistent=False)
-        fbank = AF.melscale_fbanks(self.n_fft // 2 + 1, self.f_min, self.f_max, self.n_mels,
-                                   self.sample_rate, norm="slaney", mel_scale="slaney")
+        fbank = AF.melscale_fbanks(
+            self.n_fft // 2 + 1,
+            self.f_min,
+            self.f_max,
+            self.n_mels,
+            self.sample_rate,
+            norm="slaney",
+            mel_scale="slaney",
+        )
         self.register_buffer("mel_basis", fbank.T.contiguous(), persistent=False)  # [M, n_freq]
         self.register_buffer("mel_pinv", torch.linalg.pinv(fbank.T), persistent=False)  # [n_freq, M]
         self.register_buffer("centroids", torch.empty(0), persistent=False)  # [Q, K, M] once fitted
@@ -150,8 +157,9 @@ class MelVQCodec(AudioCodec):
         # last centred past the end of the clip, which is dropped. Constant (not reflect) padding
         # works for clips shorter than n_fft / 2.
         x = torch.nn.functional.pad(x, (0, frames * self.hop_length - x.shape[-1]))
-        spec = torch.stft(x, self.n_fft, self.hop_length, window=self.window, center=True,
-                          pad_mode="constant", return_complex=True)[..., :frames]
+        spec = torch.stft(
+            x, self.n_fft, self.hop_length, window=self.window, center=True, pad_mode="constant", return_complex=True
+        )[..., :frames]
         return torch.log((self.mel_basis @ spec.abs()).clamp_min(self.log_floor))
 
     def num_frames(self, num_samples: int) -> int:
@@ -176,8 +184,10 @@ class MelVQCodec(AudioCodec):
             if total >= self.max_fit_frames:
                 break
         if total < self.codebook_size:
-            raise ValueError(f"MelVQCodec.fit got {total} frames ({total / self.frame_rate:.1f} s of audio); "
-                             f"codebook_size={self.codebook_size} needs at least that many frames")
+            raise ValueError(
+                f"MelVQCodec.fit got {total} frames ({total / self.frame_rate:.1f} s of audio); "
+                f"codebook_size={self.codebook_size} needs at least that many frames"
+            )
         residual = torch.cat(feats)
         generator = torch.Generator().manual_seed(self.seed)  # on CPU: same draws on any device
         levels = []
@@ -204,9 +214,11 @@ class MelVQCodec(AudioCodec):
 
     def _check_fitted(self) -> None:
         if not self.is_fitted:
-            raise RuntimeError("MelVQCodec must be fitted before it can encode or decode: call fit(wavs) or "
-                               "load_fitted_state(state). The token store fits it on the training corpus "
-                               "when it tokenises the data.")
+            raise RuntimeError(
+                "MelVQCodec must be fitted before it can encode or decode: call fit(wavs) or "
+                "load_fitted_state(state). The token store fits it on the training corpus "
+                "when it tokenises the data."
+            )
 
     # ----------------------------------------------------------------------------- coding
 
@@ -278,6 +290,18 @@ class MelVQCodec(AudioCodec):
     def config_dict(self) -> dict[str, Any]:
         # Decode-only settings (inversion and Griffin-Lim iterations) do not change the codes, so
         # they stay out: tuning them must not re-tokenise the corpus.
-        keys = ("sample_rate", "n_fft", "hop_length", "n_mels", "f_min", "f_max", "log_floor", "n_codebooks",
-                "codebook_size", "kmeans_iters", "max_fit_frames", "seed")
+        keys = (
+            "sample_rate",
+            "n_fft",
+            "hop_length",
+            "n_mels",
+            "f_min",
+            "f_max",
+            "log_floor",
+            "n_codebooks",
+            "codebook_size",
+            "kmeans_iters",
+            "max_fit_frames",
+            "seed",
+        )
         return {"codec": type(self).__name__, **{k: getattr(self, k) for k in keys}}

@@ -48,9 +48,11 @@ class MimiCodec(HFCodec):
     def _check_model(self) -> None:
         config = self.model.config
         if not config.use_causal_conv or config.audio_channels != 1 or self.model.encoder is None:
-            raise ConfigError(f"MimiCodec reads causal mono Mimi models with an encoder ({self.hub_id}); this one "
-                              f"has use_causal_conv={config.use_causal_conv}, audio_channels={config.audio_channels}"
-                              f", encoder={'no' if self.model.encoder is None else 'yes'}")
+            raise ConfigError(
+                f"MimiCodec reads causal mono Mimi models with an encoder ({self.hub_id}); this one "
+                f"has use_causal_conv={config.use_causal_conv}, audio_channels={config.audio_channels}"
+                f", encoder={'no' if self.model.encoder is None else 'yes'}"
+            )
 
     def _codebooks(self) -> list[MimiEuclideanCodebook]:
         return [m for m in self.model.modules() if isinstance(m, MimiEuclideanCodebook)]

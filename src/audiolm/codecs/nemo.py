@@ -35,9 +35,11 @@ from audiolm.errors import ConfigError
 from audiolm.hub import why_not_download
 
 DEFAULT_HUB_ID = "nvidia/audio-codec-44khz"
-INSTALL = ("nemo_toolkit and the packages its codec import needs are pinned in requirements.lock: run `make install` "
-           "or `pip install -r requirements.lock`. Do not install the nemo_toolkit[tts] extra: it forces "
-           "lightning<=2.4.0")
+INSTALL = (
+    "nemo_toolkit and the packages its codec import needs are pinned in requirements.lock: run `make install` "
+    "or `pip install -r requirements.lock`. Do not install the nemo_toolkit[tts] extra: it forces "
+    "lightning<=2.4.0"
+)
 
 
 def released_config() -> dict[str, Any]:
@@ -45,18 +47,44 @@ def released_config() -> dict[str, Any]:
     discriminator (training only): a random model of the released size, for :meth:`NemoCodec.from_config`."""
     modules, losses = "nemo.collections.tts.modules.audio_codec_modules", "nemo.collections.tts.losses.audio_codec_loss"
     return {
-        "sample_rate": 44100, "samples_per_frame": 512,
-        "mel_loss_l1_scale": 10.0, "mel_loss_l2_scale": 0.0, "stft_loss_scale": 10.0, "time_domain_loss_scale": 0.0,
-        "commit_loss_scale": 0.0, "feature_loss_type": "absolute",
-        "loss_resolutions": [[32, 8, 32], [64, 16, 64], [128, 32, 128], [256, 64, 256], [512, 128, 512],
-                             [1024, 256, 1024], [2048, 512, 2048]],
+        "sample_rate": 44100,
+        "samples_per_frame": 512,
+        "mel_loss_l1_scale": 10.0,
+        "mel_loss_l2_scale": 0.0,
+        "stft_loss_scale": 10.0,
+        "time_domain_loss_scale": 0.0,
+        "commit_loss_scale": 0.0,
+        "feature_loss_type": "absolute",
+        "loss_resolutions": [
+            [32, 8, 32],
+            [64, 16, 64],
+            [128, 32, 128],
+            [256, 64, 256],
+            [512, 128, 512],
+            [1024, 256, 1024],
+            [2048, 512, 2048],
+        ],
         "mel_loss_dims": [5, 10, 20, 40, 80, 160, 320],
-        "audio_encoder": {"_target_": f"{modules}.HiFiGANEncoder", "down_sample_rates": [2, 4, 8, 8],
-                          "encoded_dim": 32, "base_channels": 48, "activation": "lrelu"},
-        "audio_decoder": {"_target_": f"{modules}.HiFiGANDecoder", "up_sample_rates": [8, 8, 4, 2], "input_dim": 32,
-                          "base_channels": 768, "activation": "half_snake", "output_activation": "clamp"},
-        "vector_quantizer": {"_target_": f"{modules}.GroupFiniteScalarQuantizer", "num_groups": 8,
-                             "num_levels_per_group": [8, 5, 5, 5]},
+        "audio_encoder": {
+            "_target_": f"{modules}.HiFiGANEncoder",
+            "down_sample_rates": [2, 4, 8, 8],
+            "encoded_dim": 32,
+            "base_channels": 48,
+            "activation": "lrelu",
+        },
+        "audio_decoder": {
+            "_target_": f"{modules}.HiFiGANDecoder",
+            "up_sample_rates": [8, 8, 4, 2],
+            "input_dim": 32,
+            "base_channels": 768,
+            "activation": "half_snake",
+            "output_activation": "clamp",
+        },
+        "vector_quantizer": {
+            "_target_": f"{modules}.GroupFiniteScalarQuantizer",
+            "num_groups": 8,
+            "num_levels_per_group": [8, 5, 5, 5],
+        },
         "generator_loss": {"_target_": f"{losses}.GeneratorSquaredLoss"},
         "discriminator_loss": {"_target_": f"{losses}.DiscriminatorSquaredLoss"},
     }
@@ -68,9 +96,11 @@ def _nemo_file(hub_id: str) -> str:
 
 def how_to_provide(hub_id: str) -> str:
     name = _nemo_file(hub_id)
-    return (f"the NeMo codec needs {name} of the Hugging Face repo {hub_id}: on a machine with network run "
-            f"`hf download {hub_id} {name} --local-dir /local/folder`, copy the file here and set "
-            f"codec.pretrained=/local/folder/{name}")
+    return (
+        f"the NeMo codec needs {name} of the Hugging Face repo {hub_id}: on a machine with network run "
+        f"`hf download {hub_id} {name} --local-dir /local/folder`, copy the file here and set "
+        f"codec.pretrained=/local/folder/{name}"
+    )
 
 
 def _import_model_class() -> type:
@@ -80,15 +110,20 @@ def _import_model_class() -> type:
     try:
         from nemo.collections.tts.models import AudioCodecModel
     except ImportError as err:
-        raise CodecUnavailableError(f"NeMo codec unavailable: importing nemo_toolkit failed because module "
-                                    f"'{err.name}' is missing ({err}); {INSTALL}") from None
+        raise CodecUnavailableError(
+            f"NeMo codec unavailable: importing nemo_toolkit failed because module "
+            f"'{err.name}' is missing ({err}); {INSTALL}"
+        ) from None
     except TypeError as err:
         # nv-one-logger (imported by every NeMo model) subclasses Lightning's Trainer, and its save_checkpoint
         # signature is refused at class creation by Lightning >= 2.6, whose weights_only became Optional.
         import lightning
-        raise CodecUnavailableError(f"NeMo codec unavailable: nemo_toolkit cannot be imported with lightning "
-                                    f"{lightning.__version__} ({err}); it needs lightning 2.5.x (the lock pins "
-                                    f"2.5.6); {INSTALL}") from None
+
+        raise CodecUnavailableError(
+            f"NeMo codec unavailable: nemo_toolkit cannot be imported with lightning "
+            f"{lightning.__version__} ({err}); it needs lightning 2.5.x (the lock pins "
+            f"2.5.6); {INSTALL}"
+        ) from None
     return AudioCodecModel
 
 
@@ -96,13 +131,15 @@ def _resolve(pretrained: str | None, local_files_only: bool) -> tuple[Path, str]
     """``codec.pretrained`` (a .nemo file or a hub id) -> (the local .nemo file, where it came from), downloading
     the file when allowed."""
     if pretrained is None:
-        raise CodecUnavailableError(f"no pretrained model given (codec.pretrained is null); "
-                                    f"{how_to_provide(DEFAULT_HUB_ID)}")
+        raise CodecUnavailableError(
+            f"no pretrained model given (codec.pretrained is null); {how_to_provide(DEFAULT_HUB_ID)}"
+        )
     path = Path(pretrained).expanduser()
     if path.exists() or not HUB_ID.match(pretrained):
         if not path.is_file():
-            raise CodecUnavailableError(f"codec.pretrained={pretrained} is not a file; "
-                                        f"{how_to_provide(DEFAULT_HUB_ID)}")
+            raise CodecUnavailableError(
+                f"codec.pretrained={pretrained} is not a file; {how_to_provide(DEFAULT_HUB_ID)}"
+            )
         return path.resolve(), str(path.resolve())
     from huggingface_hub import hf_hub_download, try_to_load_from_cache
     from huggingface_hub.errors import HfHubHTTPError
@@ -113,13 +150,17 @@ def _resolve(pretrained: str | None, local_files_only: bool) -> tuple[Path, str]
         return Path(cached), pretrained
     why = "codec.local_files_only=true" if local_files_only else why_not_download()
     if why:
-        raise CodecUnavailableError(f"NeMo codec: {name} of {pretrained} is not in the local Hugging Face cache and "
-                                    f"{why}, so it is not downloaded; {how_to_provide(pretrained)}")
+        raise CodecUnavailableError(
+            f"NeMo codec: {name} of {pretrained} is not in the local Hugging Face cache and "
+            f"{why}, so it is not downloaded; {how_to_provide(pretrained)}"
+        )
     try:
         return Path(hf_hub_download(repo_id=pretrained, filename=name)), pretrained
     except (OSError, ValueError, HfHubHTTPError) as err:
-        raise CodecUnavailableError(f"NeMo codec: could not download {name} of {pretrained} (no network or no such "
-                                    f"repo: {str(err).splitlines()[0]}); {how_to_provide(pretrained)}") from None
+        raise CodecUnavailableError(
+            f"NeMo codec: could not download {name} of {pretrained} (no network or no such "
+            f"repo: {str(err).splitlines()[0]}); {how_to_provide(pretrained)}"
+        ) from None
 
 
 def _conv_reach(module: torch.nn.Module) -> int:
@@ -134,11 +175,12 @@ def encoder_reach(encoder: torch.nn.Module) -> int:
     Each layer's reach counts in input samples (times the strides before it). The residual blocks of a stage run
     in parallel, so the block reaching furthest counts; the units inside a block run in sequence, so theirs add up.
     """
+
     def block_reach(block: torch.nn.Module) -> int:
         return sum(_conv_reach(unit.input_conv) + _conv_reach(unit.skip_conv) for unit in block.res_blocks)
 
     reach, stride = _conv_reach(encoder.pre_conv), 1
-    for res_layer, down in zip(encoder.res_layers, encoder.down_sample_conv_layers):
+    for res_layer, down in zip(encoder.res_layers, encoder.down_sample_conv_layers, strict=True):
         reach += stride * max(block_reach(block) for block in res_layer.res_blocks)
         reach += stride * _conv_reach(down)
         stride *= down.conv.stride[0]
@@ -161,9 +203,11 @@ class NemoCodec(AudioCodec):
         try:
             model = model_class.restore_from(str(path), map_location="cpu")
         except Exception as err:  # NeMo raises many kinds here (tar, yaml, hydra, state-dict errors)
-            raise CodecUnavailableError(f"codec.pretrained={pretrained}: restoring {path} with NeMo's "
-                                        f"AudioCodecModel failed ({type(err).__name__}: {err}); the file may be "
-                                        f"damaged or not a NeMo codec; {how_to_provide(DEFAULT_HUB_ID)}") from None
+            raise CodecUnavailableError(
+                f"codec.pretrained={pretrained}: restoring {path} with NeMo's "
+                f"AudioCodecModel failed ({type(err).__name__}: {err}); the file may be "
+                f"damaged or not a NeMo codec; {how_to_provide(DEFAULT_HUB_ID)}"
+            ) from None
         self._setup(model, {"pretrained": source})
 
     @classmethod
@@ -187,15 +231,21 @@ class NemoCodec(AudioCodec):
         AudioCodec.__init__(self)
         where = f"codec.pretrained={source['pretrained']}" if "pretrained" in source else "this model config"
         if getattr(model, "vector_quantizer", None) is None:
-            raise ConfigError(f"{where}: this NeMo AudioCodecModel has no quantizer, so it produces no codes; "
-                              f"use a codec model such as {DEFAULT_HUB_ID}")
+            raise ConfigError(
+                f"{where}: this NeMo AudioCodecModel has no quantizer, so it produces no codes; "
+                f"use a codec model such as {DEFAULT_HUB_ID}"
+            )
         encoder = type(model.audio_encoder).__name__
         if encoder != "HiFiGANEncoder":
-            raise ConfigError(f"{where}: the NeMo adapter reads codecs with a HiFiGANEncoder (e.g. {DEFAULT_HUB_ID}); "
-                              f"this model's encoder is {encoder}")
+            raise ConfigError(
+                f"{where}: the NeMo adapter reads codecs with a HiFiGANEncoder (e.g. {DEFAULT_HUB_ID}); "
+                f"this model's encoder is {encoder}"
+            )
         if model.output_sample_rate != model.sample_rate:
-            raise ConfigError(f"{where}: this NeMo codec takes {model.sample_rate} Hz but outputs "
-                              f"{model.output_sample_rate} Hz; an AudioCodec has one sample rate")
+            raise ConfigError(
+                f"{where}: this NeMo codec takes {model.sample_rate} Hz but outputs "
+                f"{model.output_sample_rate} Hz; an AudioCodec has one sample rate"
+            )
         # The discriminator only serves training; dropping it frees its memory.
         model.discriminator = None
         self.model = model.float().eval().requires_grad_(False)

@@ -47,9 +47,11 @@ def _missing_package() -> str | None:
 
 
 def _how_to_provide() -> str:
-    return (f"download {CONFIG_FILE} and {CHECKPOINT_FILE} from the Hugging Face repo {HUB_ID} "
-            f"(folder {HUB_FOLDER}), e.g. hf download {HUB_ID} --include '{HUB_FOLDER}/*' --local-dir DIR, "
-            f"and set codec.pretrained=/path/to/folder (here DIR/{HUB_FOLDER})")
+    return (
+        f"download {CONFIG_FILE} and {CHECKPOINT_FILE} from the Hugging Face repo {HUB_ID} "
+        f"(folder {HUB_FOLDER}), e.g. hf download {HUB_ID} --include '{HUB_FOLDER}/*' --local-dir DIR, "
+        f"and set codec.pretrained=/path/to/folder (here DIR/{HUB_FOLDER})"
+    )
 
 
 def _missing_files(pretrained: str | None) -> str | None:
@@ -82,24 +84,30 @@ class SpeechTokenizerCodec(AudioCodec):
         super().__init__()
         problems = [p for p in (_missing_package(), _missing_files(pretrained)) if p]
         if problems:
-            raise CodecUnavailableError("SpeechTokenizer codec unavailable:\n" + "\n".join(f"  - {p}" for p in problems))
+            raise CodecUnavailableError(
+                "SpeechTokenizer codec unavailable:\n" + "\n".join(f"  - {p}" for p in problems)
+            )
         folder = Path(pretrained).expanduser().resolve()
         try:
             from speechtokenizer import SpeechTokenizer
         except ImportError as err:
             # Installed but broken: usually beartype, which it imports without declaring.
-            raise CodecUnavailableError(f"SpeechTokenizer codec unavailable: 'import speechtokenizer' failed because "
-                                        f"module '{err.name}' is missing ({err}); install the package with "
-                                        f"its undeclared dependency: {INSTALL_COMMAND}") from err
+            raise CodecUnavailableError(
+                f"SpeechTokenizer codec unavailable: 'import speechtokenizer' failed because "
+                f"module '{err.name}' is missing ({err}); install the package with "
+                f"its undeclared dependency: {INSTALL_COMMAND}"
+            ) from err
 
         try:
             config = json.loads((folder / CONFIG_FILE).read_text())
             levels = int(config["n_q"])
             model = SpeechTokenizer.load_from_checkpoint(str(folder / CONFIG_FILE), str(folder / CHECKPOINT_FILE))
         except (OSError, ValueError, KeyError, TypeError, RuntimeError, EOFError, pickle.UnpicklingError) as err:
-            raise CodecUnavailableError(f"codec.pretrained={folder}: loading SpeechTokenizer from its {CONFIG_FILE} "
-                                        f"and {CHECKPOINT_FILE} failed ({type(err).__name__}: {err}); the files may "
-                                        f"be damaged or of another model; {_how_to_provide()}") from None
+            raise CodecUnavailableError(
+                f"codec.pretrained={folder}: loading SpeechTokenizer from its {CONFIG_FILE} "
+                f"and {CHECKPOINT_FILE} failed ({type(err).__name__}: {err}); the files may "
+                f"be damaged or of another model; {_how_to_provide()}"
+            ) from None
         if not 1 <= n_q <= levels:
             raise ConfigError(f"codec.n_q={n_q} is out of range: this SpeechTokenizer has levels 1 to {levels}")
         self.model = model.eval().requires_grad_(False)

@@ -77,8 +77,14 @@ class CaptionDataModule(L.LightningDataModule, ABC):
 
     sample_rate = SAMPLE_RATE
 
-    def __init__(self, batch_size: int = 8, num_workers: int = 0, val_percent: float = 10.0,
-                 max_seconds: float = 30.0, seed: int = 0):
+    def __init__(
+        self,
+        batch_size: int = 8,
+        num_workers: int = 0,
+        val_percent: float = 10.0,
+        max_seconds: float = 30.0,
+        seed: int = 0,
+    ):
         super().__init__()
         self.batch_size, self.num_workers = batch_size, num_workers
         self.val_percent = check_val_percent(val_percent)
@@ -100,9 +106,11 @@ class CaptionDataModule(L.LightningDataModule, ABC):
         self.train_clips = [c for c in clips if self._split(c) == "train"]
         self.val_clips = [c for c in clips if self._split(c) == "val"]
         if not self.train_clips or not self.val_clips:
-            raise DataError(f"{type(self).__name__}: the split left {len(self.train_clips)} train and "
-                            f"{len(self.val_clips)} val clips; both need at least one (adjust data.val_percent "
-                            f"or the source's split column)")
+            raise DataError(
+                f"{type(self).__name__}: the split left {len(self.train_clips)} train and "
+                f"{len(self.val_clips)} val clips; both need at least one (adjust data.val_percent "
+                f"or the source's split column)"
+            )
 
     def checked(self, clips: list[CaptionClip]) -> list[CaptionClip]:
         """``clips`` without empty captions (reported); an error naming any clip over ``max_seconds``."""
@@ -113,9 +121,11 @@ class CaptionDataModule(L.LightningDataModule, ABC):
         too_long = [(c.id, s) for c in kept if (s := c.seconds()) > self.max_seconds + 1e-3]
         if too_long:
             listed = ", ".join(f"{i} ({s:.1f} s)" for i, s in too_long[:5])
-            raise DataError(f"{len(too_long)} clip(s) are longer than data.max_seconds={self.max_seconds:g} s, "
-                            f"Whisper's window: {listed}. Cut them into clips of at most 30 s, each with the "
-                            f"caption of its own part")
+            raise DataError(
+                f"{len(too_long)} clip(s) are longer than data.max_seconds={self.max_seconds:g} s, "
+                f"Whisper's window: {listed}. Cut them into clips of at most 30 s, each with the "
+                f"caption of its own part"
+            )
         if not kept:
             raise DataError(f"{type(self).__name__} found no clip with a caption")
         return kept
@@ -128,8 +138,13 @@ class CaptionDataModule(L.LightningDataModule, ABC):
         epoch = self.trainer.current_epoch if self.trainer is not None else 0
         lengths = [int(c.seconds() * 100) for c in clips]  # centiseconds: a bucketing key, not code frames
         sampler = BucketBatchSampler(lengths, self.batch_size, shuffle=train, seed=self.seed, start_epoch=epoch)
-        return DataLoader(CaptionDataset(clips), batch_sampler=sampler, collate_fn=collate_captions,
-                          num_workers=self.num_workers, persistent_workers=self.num_workers > 0)
+        return DataLoader(
+            CaptionDataset(clips),
+            batch_sampler=sampler,
+            collate_fn=collate_captions,
+            num_workers=self.num_workers,
+            persistent_workers=self.num_workers > 0,
+        )
 
     def train_dataloader(self) -> DataLoader:
         return self._loader(self.train_clips, train=True)
@@ -152,6 +167,14 @@ class ManifestCaptions(CaptionDataModule):
 
 def manifest_clips(path: Path) -> list[CaptionClip]:
     """The clips of a manifest: ``text`` is the caption; a ``split`` or group column (optional) the split."""
-    return [CaptionClip(id=u.id, path=str(u.resolve(path.parent)), caption=u.text, offset=u.offset,
-                        duration=u.duration, split=declared_side(u.extra, u.id))
-            for u in read_manifest(path)]
+    return [
+        CaptionClip(
+            id=u.id,
+            path=str(u.resolve(path.parent)),
+            caption=u.text,
+            offset=u.offset,
+            duration=u.duration,
+            split=declared_side(u.extra, u.id),
+        )
+        for u in read_manifest(path)
+    ]

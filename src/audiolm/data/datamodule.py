@@ -24,8 +24,8 @@ import lightning as L
 from torch.utils.data import DataLoader
 
 from audiolm.codecs.base import AudioCodec, seconds_to_frames
-from audiolm.data.prepare.corpus import Corpus, FolderCorpus, ManifestCorpus, MediaListCorpus, MusicCapsCorpus
 from audiolm.data.lm import CodeWindows
+from audiolm.data.prepare.corpus import Corpus, FolderCorpus, ManifestCorpus, MediaListCorpus, MusicCapsCorpus
 from audiolm.data.prepare.pipeline import PrepareOptions
 from audiolm.data.samplers import BucketBatchSampler
 from audiolm.data.split import VAL_PERCENT, check_val_percent, split_indices
@@ -41,10 +41,21 @@ def store_root_for(manifest: Path, tokens_dir: str | Path) -> Path:
 
 
 class TokenDataModule(L.LightningDataModule):
-    def __init__(self, corpus: Corpus, codec: AudioCodec, tokens_dir: str, segment_seconds: float = 10.0,
-                 batch_size: int = 16, num_workers: int = 0, val_percent: float = VAL_PERCENT,
-                 tokenize_batch_size: int = 16, tokenize_device: str = "auto", seed: int = 0,
-                 annotate: Callable[[Path], Path] | None = None, items: Callable[..., CodeWindows] | None = None):
+    def __init__(
+        self,
+        corpus: Corpus,
+        codec: AudioCodec,
+        tokens_dir: str,
+        segment_seconds: float = 10.0,
+        batch_size: int = 16,
+        num_workers: int = 0,
+        val_percent: float = VAL_PERCENT,
+        tokenize_batch_size: int = 16,
+        tokenize_device: str = "auto",
+        seed: int = 0,
+        annotate: Callable[[Path], Path] | None = None,
+        items: Callable[..., CodeWindows] | None = None,
+    ):
         """``annotate(manifest) -> manifest`` runs before tokenisation; ``items(store, indices, max_frames,
         train)`` is a dataset with ``lengths`` (for bucketing) and ``collate``."""
         super().__init__()
@@ -64,8 +75,13 @@ class TokenDataModule(L.LightningDataModule):
         manifest = self.corpus.manifest()
         if self.annotate is not None:
             manifest = self.annotate(manifest)
-        return tokenize_manifest(manifest, self.codec, store_root_for(manifest, self.tokens_dir),
-                                 batch_size=self.tokenize_batch_size, device=self.tokenize_device)
+        return tokenize_manifest(
+            manifest,
+            self.codec,
+            store_root_for(manifest, self.tokens_dir),
+            batch_size=self.tokenize_batch_size,
+            device=self.tokenize_device,
+        )
 
     def prepare_data(self) -> None:
         self._tokenize()
@@ -78,9 +94,11 @@ class TokenDataModule(L.LightningDataModule):
         self.store = self._tokenize()
         self.train_indices, self.val_indices = self.split()
         if not self.train_indices or not self.val_indices:
-            raise DataError(f"{self.store.path}: the split left {len(self.train_indices)} train and "
-                             f"{len(self.val_indices)} val items; the corpus needs at least one of each "
-                             f"(adjust data.val_percent or the manifest's 'split' column)")
+            raise DataError(
+                f"{self.store.path}: the split left {len(self.train_indices)} train and "
+                f"{len(self.val_indices)} val items; the corpus needs at least one of each "
+                f"(adjust data.val_percent or the manifest's 'split' column)"
+            )
 
     def split(self) -> tuple[list[int], list[int]]:
         """(train, val) store positions by the one split rule (``audiolm.data.split``): a row's ``split`` or
@@ -91,8 +109,13 @@ class TokenDataModule(L.LightningDataModule):
         dataset = self.items(self.store, indices, self.max_frames, train)
         epoch = self.trainer.current_epoch if self.trainer is not None else 0  # restored before loaders are built
         sampler = BucketBatchSampler(dataset.lengths, self.batch_size, shuffle=train, seed=self.seed, start_epoch=epoch)
-        return DataLoader(dataset, batch_sampler=sampler, collate_fn=dataset.collate, num_workers=self.num_workers,
-                          persistent_workers=self.num_workers > 0)
+        return DataLoader(
+            dataset,
+            batch_sampler=sampler,
+            collate_fn=dataset.collate,
+            num_workers=self.num_workers,
+            persistent_workers=self.num_workers > 0,
+        )
 
     def train_dataloader(self) -> DataLoader:
         return self._loader(self.train_indices, train=True)
@@ -104,20 +127,23 @@ class TokenDataModule(L.LightningDataModule):
 # One factory per media source: its own keys, then the TokenDataModule options (``**options``).
 
 
-def folder_datamodule(root: str, cache_dir: str, prepare: PrepareOptions | None, codec: AudioCodec,
-                      **options: Any) -> TokenDataModule:
+def folder_datamodule(
+    root: str, cache_dir: str, prepare: PrepareOptions | None, codec: AudioCodec, **options: Any
+) -> TokenDataModule:
     """``data=folder data.root=/path``: every audio or video file under ``root``, prepared into ``cache_dir``."""
     return TokenDataModule(FolderCorpus(root, cache_dir, prepare), codec, **options)
 
 
-def media_datamodule(path: str, cache_dir: str, prepare: PrepareOptions | None, codec: AudioCodec,
-                     **options: Any) -> TokenDataModule:
+def media_datamodule(
+    path: str, cache_dir: str, prepare: PrepareOptions | None, codec: AudioCodec, **options: Any
+) -> TokenDataModule:
     """``data=media data.path=list.csv``: the media files a CSV/JSONL list names, prepared into ``cache_dir``."""
     return TokenDataModule(MediaListCorpus(path, cache_dir, prepare), codec, **options)
 
 
-def musiccaps_datamodule(csv: str, audio_dir: str, cache_dir: str, prepare: PrepareOptions | None,
-                         codec: AudioCodec, **options: Any) -> TokenDataModule:
+def musiccaps_datamodule(
+    csv: str, audio_dir: str, cache_dir: str, prepare: PrepareOptions | None, codec: AudioCodec, **options: Any
+) -> TokenDataModule:
     """``data=musiccaps data.csv=... data.audio_dir=...``: captioned clips of local audio files."""
     return TokenDataModule(MusicCapsCorpus(csv, audio_dir, cache_dir, prepare), codec, **options)
 

@@ -46,8 +46,10 @@ class Utterance:
 def read_manifest(path: str | Path) -> list[Utterance]:
     path = Path(path)
     if not path.is_file():
-        raise MissingFileError(f"manifest not found: {path}. Point data.path (data=manifest) at a JSON-lines file "
-                                f"with one {{\"path\": ..., \"duration\": ...}} object per line.")
+        raise MissingFileError(
+            f"manifest not found: {path}. Point data.path (data=manifest) at a JSON-lines file "
+            f'with one {{"path": ..., "duration": ...}} object per line.'
+        )
     known = {"path", "duration", "id", "speaker", "text", "offset"}
     rows = []
     for n, line in enumerate(path.read_text().splitlines(), 1):

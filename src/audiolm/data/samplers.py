@@ -25,13 +25,28 @@ class BucketBatchSampler(Sampler[list[int]]):
     ``start_epoch`` lets a resumed run continue the order instead of replaying epoch 0.
     """
 
-    def __init__(self, lengths: Sequence[int], batch_size: int, shuffle: bool = True, pool_batches: int = 50,
-                 drop_last: bool = False, seed: int = 0, start_epoch: int = 0, rank: int | None = None,
-                 world_size: int | None = None):
+    def __init__(
+        self,
+        lengths: Sequence[int],
+        batch_size: int,
+        shuffle: bool = True,
+        pool_batches: int = 50,
+        drop_last: bool = False,
+        seed: int = 0,
+        start_epoch: int = 0,
+        rank: int | None = None,
+        world_size: int | None = None,
+    ):
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         self.lengths = np.asarray(lengths)
-        self.batch_size, self.shuffle, self.pool, self.drop_last, self.seed = batch_size, shuffle, pool_batches, drop_last, seed
+        self.batch_size, self.shuffle, self.pool, self.drop_last, self.seed = (
+            batch_size,
+            shuffle,
+            pool_batches,
+            drop_last,
+            seed,
+        )
         self.epoch = start_epoch
         self.rank, self.world_size = rank, world_size
 

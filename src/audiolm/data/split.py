@@ -31,8 +31,10 @@ VAL_PERCENT = 5.0  # default share of hashed items held out
 
 def check_val_percent(val_percent: float, key: str = "data.val_percent") -> float:
     if not 0 <= val_percent <= 100:
-        raise ConfigError(f"{key}={val_percent!r} must be a percentage in [0, 100] (the share of items, by a hash "
-                          f"of their id, held out for validation)")
+        raise ConfigError(
+            f"{key}={val_percent!r} must be a percentage in [0, 100] (the share of items, by a hash "
+            f"of their id, held out for validation)"
+        )
     return float(val_percent)
 
 
@@ -51,8 +53,10 @@ def declared_side(columns: Mapping[str, Any] | None, item_id: str = "") -> Side 
             return "val"
         if name in TRAIN_NAMES:
             return "train"
-        raise DataError(f"item {item_id!r}: split={value!r} is not a split name; use one of "
-                        f"{sorted(TRAIN_NAMES)} or {sorted(VAL_NAMES)}, or leave it empty to split by a hash of the id")
+        raise DataError(
+            f"item {item_id!r}: split={value!r} is not a split name; use one of "
+            f"{sorted(TRAIN_NAMES)} or {sorted(VAL_NAMES)}, or leave it empty to split by a hash of the id"
+        )
     for column in GROUP_COLUMNS:
         flag = columns.get(column)
         if flag in (None, ""):
@@ -72,8 +76,9 @@ def side_of(item_id: str, val_percent: float, columns: Mapping[str, Any] | None 
     return "val" if hash_percent(item_id) < val_percent else "train"
 
 
-def split_indices(items: Iterable[tuple[str, Mapping[str, Any] | None]], val_percent: float
-                  ) -> tuple[list[int], list[int]]:
+def split_indices(
+    items: Iterable[tuple[str, Mapping[str, Any] | None]], val_percent: float
+) -> tuple[list[int], list[int]]:
     """(train, val) positions of ``items``, each an (id, columns) pair."""
     train, val = [], []
     for i, (item_id, columns) in enumerate(items):

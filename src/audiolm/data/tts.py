@@ -50,8 +50,15 @@ class TTSAnnotate:
         device: where Whisper runs; ``auto`` is the GPU when there is one.
     """
 
-    def __init__(self, text: TextFrontend, cache_dir: str, whisper_checkpoint: str | None = None,
-                 whisper_language: str | None = None, similar_prompts: int = 0, device: str = "auto"):
+    def __init__(
+        self,
+        text: TextFrontend,
+        cache_dir: str,
+        whisper_checkpoint: str | None = None,
+        whisper_language: str | None = None,
+        similar_prompts: int = 0,
+        device: str = "auto",
+    ):
         if similar_prompts < 0:
             raise ConfigError(f"data.annotate.similar_prompts must be >= 0, got {similar_prompts}")
         self.text, self.cache_dir = text, Path(cache_dir)
@@ -60,10 +67,14 @@ class TTSAnnotate:
 
     def _key(self, manifest: Path) -> str:
         whisper = Path(self.whisper_checkpoint) if self.whisper_checkpoint else None
-        settings = {"recipe": RECIPE_VERSION, "manifest": hashlib.sha256(manifest.read_bytes()).hexdigest(),
-                    "language": self.text.language, "similar": self.similar_prompts,
-                    "whisper": [str(whisper), whisper.stat().st_size] if whisper and whisper.is_file() else None,
-                    "whisper_language": self.whisper_language}
+        settings = {
+            "recipe": RECIPE_VERSION,
+            "manifest": hashlib.sha256(manifest.read_bytes()).hexdigest(),
+            "language": self.text.language,
+            "similar": self.similar_prompts,
+            "whisper": [str(whisper), whisper.stat().st_size] if whisper and whisper.is_file() else None,
+            "whisper_language": self.whisper_language,
+        }
         return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:12]
 
     def __call__(self, manifest: Path) -> Path:
@@ -77,21 +88,33 @@ class TTSAnnotate:
         transcribed = self._transcribe(rows, manifest)
         kept, skipped = [], []
         phonemes = self.text.phonemizer.phonemize_or_none([r.text for r in rows])
-        for r, p in zip(rows, phonemes):
+        for r, p in zip(rows, phonemes, strict=True):
             if p is None:
                 skipped.append({"id": r.id, "text": r.text, "reason": "text has nothing to pronounce"})
                 continue
             r.extra = {**r.extra, "phonemes": p, "language": self.text.language}
             kept.append(r)
         if not kept:
-            raise DataError(f"{manifest}: no utterance has a transcript that can be pronounced in "
-                            f"{self.text.language}; check the texts and text.language")
+            raise DataError(
+                f"{manifest}: no utterance has a transcript that can be pronounced in "
+                f"{self.text.language}; check the texts and text.language"
+            )
         if self.similar_prompts:
-            for r, similar in zip(kept, similar_utterances(kept, self.similar_prompts)):
+            for r, similar in zip(kept, similar_utterances(kept, self.similar_prompts), strict=True):
                 r.extra["similar"] = similar
         out.parent.mkdir(parents=True, exist_ok=True)
-        (out.parent / REPORT).write_text(json.dumps({"source": str(manifest), "n_rows": len(rows), "n_kept": len(kept),
-                                                     "n_transcribed": transcribed, "skipped": skipped}, indent=1))
+        (out.parent / REPORT).write_text(
+            json.dumps(
+                {
+                    "source": str(manifest),
+                    "n_rows": len(rows),
+                    "n_kept": len(kept),
+                    "n_transcribed": transcribed,
+                    "skipped": skipped,
+                },
+                indent=1,
+            )
+        )
         if skipped:
             log.warning("%d utterance(s) skipped (nothing to pronounce); see %s", len(skipped), out.parent / REPORT)
         return write_manifest(out, kept)
@@ -102,11 +125,17 @@ class TTSAnnotate:
         if not missing:
             return 0
         if not self.whisper_checkpoint:
-            raise ConfigError(f"{manifest}: {len(missing)} of {len(rows)} utterances have no transcript (e.g. "
-                              f"{missing[0].path}). Give texts in the manifest or as sidecar .txt files, or set "
-                              f"data.annotate.whisper_checkpoint=/path/to/whisper.pt to transcribe them")
-        asr = WhisperTranscriber(self.whisper_checkpoint, self.whisper_language, resolve_device(self.device),
-                                 config_key="data.annotate.whisper_checkpoint")
+            raise ConfigError(
+                f"{manifest}: {len(missing)} of {len(rows)} utterances have no transcript (e.g. "
+                f"{missing[0].path}). Give texts in the manifest or as sidecar .txt files, or set "
+                f"data.annotate.whisper_checkpoint=/path/to/whisper.pt to transcribe them"
+            )
+        asr = WhisperTranscriber(
+            self.whisper_checkpoint,
+            self.whisper_language,
+            resolve_device(self.device),
+            config_key="data.annotate.whisper_checkpoint",
+        )
         log.info("transcribing %d utterance(s) with Whisper", len(missing))
         for r in missing:
             wav = load_audio(r.path, 16000, offset=r.offset, duration=r.duration)
@@ -125,32 +154,50 @@ class TTSItems(Dataset):
     Training draws prompts and crops at random; validation draws them from a seed per item.
     """
 
-    def __init__(self, store: TokenStore, indices: list[int], max_frames: int, train: bool, text: TextFrontend,
-                 prompt_seconds: float = 3.0, similar_p: float = 0.5):
+    def __init__(
+        self,
+        store: TokenStore,
+        indices: list[int],
+        max_frames: int,
+        train: bool,
+        text: TextFrontend,
+        prompt_seconds: float = 3.0,
+        similar_p: float = 0.5,
+    ):
         if prompt_seconds <= 0:
-            raise ConfigError(f"data.items.prompt_seconds (task.model.prompt_seconds) must be > 0, got {prompt_seconds}")
+            raise ConfigError(
+                f"data.items.prompt_seconds (task.model.prompt_seconds) must be > 0, got {prompt_seconds}"
+            )
         self.store, self.train, self.similar_p = store, train, similar_p
         self.prompt_frames = seconds_to_frames(prompt_seconds, store.frame_rate)
         entries = store.entries
         no_text = [i for i in indices if "phonemes" not in (entries[i].get("extra") or {})]
         if no_text:
-            raise DataError(f"{store.path}: {len(no_text)} utterance(s) have no phonemes (e.g. {entries[no_text[0]]['id']}); "
-                            f"a TTS run needs data.annotate (task=tts sets it) before tokenisation")
+            raise DataError(
+                f"{store.path}: {len(no_text)} utterance(s) have no phonemes (e.g. {entries[no_text[0]]['id']}); "
+                f"a TTS run needs data.annotate (task=tts sets it) before tokenisation"
+            )
         self.indices = [i for i in indices if entries[i]["n_frames"] <= max_frames]
         if len(self.indices) < len(indices):
-            log.warning("%d of %d utterances are longer than data.segment_seconds (%d frames) and left out",
-                        len(indices) - len(self.indices), len(indices), max_frames)
+            log.warning(
+                "%d of %d utterances are longer than data.segment_seconds (%d frames) and left out",
+                len(indices) - len(self.indices),
+                len(indices),
+                max_frames,
+            )
         self.phonemes = {i: text.vocab.encode(entries[i]["extra"]["phonemes"]) for i in self.indices}
         self.by_speaker: dict[str, list[int]] = defaultdict(list)
-        for i, e in enumerate(entries):
+        for i in range(len(entries)):
             self.by_speaker[self._speaker(i)].append(i)
         self.index_of = {e["id"]: i for i, e in enumerate(entries)}
         alone = sum(len(self.by_speaker[self._speaker(i)]) < 2 for i in self.indices)
         if alone:
             log.warning("%d utterance(s) have no other utterance of their speaker; they prompt themselves", alone)
         longest = {s: max(entries[j]["n_frames"] for j in members) for s, members in self.by_speaker.items()}
-        self.lengths = [len(self.phonemes[i]) + min(self.prompt_frames, longest[self._speaker(i)]) +
-                        entries[i]["n_frames"] for i in self.indices]  # for bucketing: about the sequence length
+        self.lengths = [
+            len(self.phonemes[i]) + min(self.prompt_frames, longest[self._speaker(i)]) + entries[i]["n_frames"]
+            for i in self.indices
+        ]  # for bucketing: about the sequence length
 
     def _speaker(self, i: int) -> str:
         e = self.store.entries[i]
@@ -160,8 +207,11 @@ class TTSItems(Dataset):
         return len(self.indices)
 
     def _prompt_source(self, i: int, rng: np.random.Generator) -> int:
-        similar = [self.index_of[s] for s in (self.store.entries[i].get("extra") or {}).get("similar", [])
-                   if s in self.index_of]
+        similar = [
+            self.index_of[s]
+            for s in (self.store.entries[i].get("extra") or {}).get("similar", [])
+            if s in self.index_of
+        ]
         if similar and rng.random() < self.similar_p:
             return similar[rng.integers(len(similar))]
         same = self.by_speaker[self._speaker(i)]
@@ -177,9 +227,11 @@ class TTSItems(Dataset):
         source = self.store.codes(self._prompt_source(i, rng))
         n = min(self.prompt_frames, source.shape[1])
         start = int(rng.integers(0, source.shape[1] - n + 1)) if self.train else 0
-        return {"phonemes": torch.tensor(self.phonemes[i], dtype=torch.long),
-                "codes": torch.from_numpy(np.asarray(self.store.codes(i), dtype=np.int64)),
-                "prompt": torch.from_numpy(np.asarray(source[:, start : start + n], dtype=np.int64))}
+        return {
+            "phonemes": torch.tensor(self.phonemes[i], dtype=torch.long),
+            "codes": torch.from_numpy(np.asarray(self.store.codes(i), dtype=np.int64)),
+            "prompt": torch.from_numpy(np.asarray(source[:, start : start + n], dtype=np.int64)),
+        }
 
     @staticmethod
     def collate(items: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:

@@ -10,6 +10,7 @@ top-k, top-p, min-p, then draws.
 from __future__ import annotations
 
 import torch
+
 from audiolm.errors import AudiolmError, ConfigError
 
 NEG_INF = float("-inf")
@@ -89,7 +90,9 @@ def repetition_penalty(logits: torch.Tensor, history: torch.Tensor, penalty: flo
     return torch.where(seen, scaled, logits)
 
 
-def classifier_free_guidance(cond: torch.Tensor, uncond: torch.Tensor, scale: float, rescale: float = 0.0) -> torch.Tensor:
+def classifier_free_guidance(
+    cond: torch.Tensor, uncond: torch.Tensor, scale: float, rescale: float = 0.0
+) -> torch.Tensor:
     """``uncond + scale * (cond - uncond)`` over logits [..., V] (transformers' ClassifierFreeGuidanceLogitsProcessor).
 
     ``rescale`` in [0, 1] pulls the guided logits' spread back towards the conditional one's (Lin et
@@ -125,9 +128,17 @@ class Sampler:
     dataclass passed to ``instantiate`` into a config.
     """
 
-    def __init__(self, temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0, min_p: float = 0.0,
-                 repetition_penalty: float = 1.0, repetition_decay: float = 0.0, cfg_scale: float = 1.0,
-                 cfg_rescale: float = 0.0):
+    def __init__(
+        self,
+        temperature: float = 1.0,
+        top_k: int = 0,
+        top_p: float = 1.0,
+        min_p: float = 0.0,
+        repetition_penalty: float = 1.0,
+        repetition_decay: float = 0.0,
+        cfg_scale: float = 1.0,
+        cfg_rescale: float = 0.0,
+    ):
         self.temperature, self.top_k, self.top_p, self.min_p = temperature, top_k, top_p, min_p
         self.repetition_penalty, self.repetition_decay = repetition_penalty, repetition_decay
         self.cfg_scale, self.cfg_rescale = cfg_scale, cfg_rescale
@@ -150,9 +161,11 @@ class Sampler:
         return self.cfg_scale != 1.0
 
     def __repr__(self) -> str:
-        return (f"Sampler(temperature={self.temperature}, top_k={self.top_k}, top_p={self.top_p}, min_p={self.min_p}, "
-                f"repetition_penalty={self.repetition_penalty}, repetition_decay={self.repetition_decay}, "
-                f"cfg_scale={self.cfg_scale}, cfg_rescale={self.cfg_rescale})")
+        return (
+            f"Sampler(temperature={self.temperature}, top_k={self.top_k}, top_p={self.top_p}, min_p={self.min_p}, "
+            f"repetition_penalty={self.repetition_penalty}, repetition_decay={self.repetition_decay}, "
+            f"cfg_scale={self.cfg_scale}, cfg_rescale={self.cfg_rescale})"
+        )
 
     def guide(self, cond: torch.Tensor, uncond: torch.Tensor) -> torch.Tensor:
         """Conditional and unconditional logits [..., V] -> guided logits [..., V]."""
@@ -168,8 +181,9 @@ class Sampler:
             logits = logits / self.temperature
         return min_p_filter(top_p_filter(top_k_filter(logits, self.top_k), self.top_p), self.min_p)
 
-    def __call__(self, logits: torch.Tensor, generator: torch.Generator | None = None,
-                 history: torch.Tensor | None = None) -> torch.Tensor:
+    def __call__(
+        self, logits: torch.Tensor, generator: torch.Generator | None = None, history: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """logits: [..., V] (history: [..., T] earlier ids, for the repetition penalty) -> ids: [...].
         Raises ``AudiolmError`` when the logits hold NaN or Inf (see ``check_draws``)."""
         ids, margins = self.draw(logits, generator, history)
@@ -177,8 +191,9 @@ class Sampler:
             check_draws(margins)
         return ids
 
-    def draw(self, logits: torch.Tensor, generator: torch.Generator | None = None,
-             history: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+    def draw(
+        self, logits: torch.Tensor, generator: torch.Generator | None = None, history: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """``__call__`` without its check: -> (ids [...], margins [...] or None when greedy). A decoding
         loop checks the margins of all its steps at once, with ``check_draws``."""
         if self.temperature == 0:
@@ -206,6 +221,8 @@ def draw(probs: torch.Tensor, generator: torch.Generator | None = None) -> tuple
 def check_draws(margins: torch.Tensor) -> None:
     """Raise if any margin from ``draw`` shows that sampling met logits that are not a distribution."""
     if not bool((torch.isfinite(margins) & (margins > 0)).all()):
-        raise AudiolmError("sampling met logits with NaN or Inf (or every id excluded): the model's output is not "
-                           "finite. Scan its checkpoint with `python -m audiolm.cli.check_weights <ckpt>`; a run "
-                           "that diverged in training needs a lower learning rate or an earlier checkpoint")
+        raise AudiolmError(
+            "sampling met logits with NaN or Inf (or every id excluded): the model's output is not "
+            "finite. Scan its checkpoint with `python -m audiolm.cli.check_weights <ckpt>`; a run "
+            "that diverged in training needs a lower learning rate or an earlier checkpoint"
+        )

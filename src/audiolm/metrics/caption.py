@@ -49,7 +49,7 @@ def bleu(candidates: list[list[str]], references: list[list[list[str]]], n: int 
     """Corpus BLEU-1..n of tokenised ``candidates`` [C] against ``references`` [C][R]."""
     correct, guess = [0] * n, [0] * n
     test_len = ref_len = 0
-    for cand, refs in zip(candidates, references):
+    for cand, refs in zip(candidates, references, strict=True):
         counts, best = _ngrams(cand, n), Counter()
         for ref in refs:
             best |= _ngrams(ref, n)  # per n-gram, the largest count in any reference
@@ -81,17 +81,18 @@ def _lcs(a: Sequence[str], b: Sequence[str]) -> int:
 def rouge_l(candidates: list[list[str]], references: list[list[list[str]]], beta: float = 1.2) -> float:
     """Mean ROUGE-L F-measure; an empty sentence counts as one empty token, as in COCO."""
     scores = []
-    for cand, refs in zip(candidates, references):
+    for cand, refs in zip(candidates, references, strict=True):
         cand = cand or [""]
         lcs = [_lcs(r or [""], cand) for r in refs]
         prec = max(x / len(cand) for x in lcs)
-        rec = max(x / len(r or [""]) for x, r in zip(lcs, refs))
+        rec = max(x / len(r or [""]) for x, r in zip(lcs, refs, strict=True))
         scores.append((1 + beta**2) * prec * rec / (rec + beta**2 * prec) if prec and rec else 0.0)
     return float(np.mean(scores))
 
 
-def cider_d(candidates: list[list[str]], references: list[list[list[str]]], n: int = N_GRAMS,
-            sigma: float = 6.0) -> float:
+def cider_d(
+    candidates: list[list[str]], references: list[list[list[str]]], n: int = N_GRAMS, sigma: float = 6.0
+) -> float:
     """Mean CIDEr-D (x10) with idf over the references of this corpus."""
     doc_freq: Counter = Counter()
     ref_counts = [[_ngrams(r, n) for r in refs] for refs in references]
@@ -108,7 +109,7 @@ def cider_d(candidates: list[list[str]], references: list[list[list[str]]], n: i
         return vec, norms, length
 
     scores = []
-    for cand, refs in zip(candidates, ref_counts):
+    for cand, refs in zip(candidates, ref_counts, strict=True):
         vec, norm, length = vector(_ngrams(cand, n))
         total = np.zeros(n)
         for ref in refs:
@@ -127,8 +128,10 @@ def cider_d(candidates: list[list[str]], references: list[list[list[str]]], n: i
 def _java_scorers() -> tuple[dict, list[str]]:
     """The pycocoevalcap scorers that can run here, and a note for each that cannot."""
     if shutil.which("java") is None:
-        return {}, ["METEOR and SPICE skipped: they run on Java, and no `java` is on PATH (e.g. apt-get install "
-                    "default-jre-headless)"]
+        return {}, [
+            "METEOR and SPICE skipped: they run on Java, and no `java` is on PATH (e.g. apt-get install "
+            "default-jre-headless)"
+        ]
     try:
         from pycocoevalcap.meteor.meteor import Meteor
         from pycocoevalcap.spice import spice as spice_module
@@ -139,9 +142,11 @@ def _java_scorers() -> tuple[dict, list[str]]:
     if list(lib.glob("stanford-corenlp-3.6.0*.jar")):
         scorers["spice"] = spice_module.Spice
     else:
-        notes.append(f"SPICE skipped: it needs Stanford CoreNLP 3.6.0 (stanford-corenlp-3.6.0.jar and "
-                     f"stanford-corenlp-3.6.0-models.jar) in {lib}, which pycocoevalcap downloads on first use; "
-                     f"put them there by hand on an offline machine")
+        notes.append(
+            f"SPICE skipped: it needs Stanford CoreNLP 3.6.0 (stanford-corenlp-3.6.0.jar and "
+            f"stanford-corenlp-3.6.0-models.jar) in {lib}, which pycocoevalcap downloads on first use; "
+            f"put them there by hand on an offline machine"
+        )
     return scorers, notes
 
 
@@ -165,7 +170,9 @@ def _java_metrics(candidates: list[list[str]], references: list[list[list[str]]]
     return scores, notes
 
 
-def caption_metrics(predictions: list[str], references: list[list[str]], java: bool = True) -> tuple[dict[str, float], list[str]]:
+def caption_metrics(
+    predictions: list[str], references: list[list[str]], java: bool = True
+) -> tuple[dict[str, float], list[str]]:
     """Scores of ``predictions`` [C] against ``references`` [C][R>=1], and notes on skipped metrics.
 
     Keys: ``bleu_1`` .. ``bleu_4``, ``rouge_l``, ``cider_d``, and ``meteor`` / ``spice`` when they ran.

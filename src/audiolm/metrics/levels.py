@@ -16,8 +16,9 @@ import torch
 KEYS = ("nll_sum_q", "correct_q", "count_q")
 
 
-def level_sums(nll: torch.Tensor, correct: torch.Tensor, scored: torch.Tensor, levels: torch.Tensor,
-               present: Iterable[int]) -> dict[str, torch.Tensor]:
+def level_sums(
+    nll: torch.Tensor, correct: torch.Tensor, scored: torch.Tensor, levels: torch.Tensor, present: Iterable[int]
+) -> dict[str, torch.Tensor]:
     """Sums per level ``q`` in ``present`` over the scored positions. nll, correct, scored and levels
     share one shape; ``levels`` holds each position's codebook level."""
     out = {}
@@ -41,8 +42,13 @@ def is_level_key(key: str) -> bool:
     return key.startswith(KEYS)
 
 
-def log_levels(module: L.LightningModule, prefix: str, out: Mapping[str, torch.Tensor], n_levels: int,
-               groups: Mapping[str, Iterable[int]] | None = None) -> None:
+def log_levels(
+    module: L.LightningModule,
+    prefix: str,
+    out: Mapping[str, torch.Tensor],
+    n_levels: int,
+    groups: Mapping[str, Iterable[int]] | None = None,
+) -> None:
     """Log ``{prefix}/{group}nll`` and ``acc`` for each group of levels (default: all of them, as
     ``{prefix}/nll``, with ``bits_per_token``), then ``nll_q{q}`` / ``acc_q{q}`` per level. Levels
     without tokens in ``out`` are skipped. Validation figures are synced across DDP ranks, so
@@ -55,8 +61,9 @@ def log_levels(module: L.LightningModule, prefix: str, out: Mapping[str, torch.T
             continue
         nll = sum(out[f"nll_sum_q{q}"] for q in present) / n
         module.log(f"{prefix}/{name}nll", nll, prog_bar=name == "", batch_size=n, sync_dist=sync)
-        module.log(f"{prefix}/{name}acc", sum(out[f"correct_q{q}"] for q in present).float() / n, batch_size=n,
-                   sync_dist=sync)
+        module.log(
+            f"{prefix}/{name}acc", sum(out[f"correct_q{q}"] for q in present).float() / n, batch_size=n, sync_dist=sync
+        )
         if name == "":
             module.log(f"{prefix}/bits_per_token", nll / math.log(2), batch_size=n, sync_dist=sync)
     for q in range(n_levels):

@@ -39,8 +39,10 @@ class SpeakerEmbedder:
         from transformers import AutoFeatureExtractor, AutoModelForAudioXVector
 
         if not Path(path).is_dir():
-            raise MissingFileError(f"speaker model folder not found: {path} ({config_key}); give a local folder "
-                                   f"of a transformers x-vector model (config.json, weights, preprocessor_config.json)")
+            raise MissingFileError(
+                f"speaker model folder not found: {path} ({config_key}); give a local folder "
+                f"of a transformers x-vector model (config.json, weights, preprocessor_config.json)"
+            )
         self.extractor = AutoFeatureExtractor.from_pretrained(path)
         self.model = AutoModelForAudioXVector.from_pretrained(path).to(device).eval()
         self.device = device

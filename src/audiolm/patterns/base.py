@@ -23,8 +23,10 @@ class Pattern(ABC):
 
     def __init__(self, n_codebooks: int, codebook_size: int):
         if n_codebooks < 1 or codebook_size < 2:
-            raise ValueError(f"{type(self).__name__}: need n_codebooks >= 1 and codebook_size >= 2, "
-                             f"got {n_codebooks} and {codebook_size}")
+            raise ValueError(
+                f"{type(self).__name__}: need n_codebooks >= 1 and codebook_size >= 2, "
+                f"got {n_codebooks} and {codebook_size}"
+            )
         self.n_codebooks = n_codebooks
         self.codebook_size = codebook_size
 
@@ -71,8 +73,9 @@ class Pattern(ABC):
 
     def _check(self, codes: torch.Tensor) -> None:
         if codes.dim() != 3 or codes.shape[1] != self.n_codebooks:
-            raise ValueError(f"{type(self).__name__}: expected codes [B, {self.n_codebooks}, F], "
-                             f"got {tuple(codes.shape)}")
+            raise ValueError(
+                f"{type(self).__name__}: expected codes [B, {self.n_codebooks}, F], got {tuple(codes.shape)}"
+            )
 
     def encode_padded(self, codes: torch.Tensor, frame_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """codes: [B, Q, F] zero-padded, frame_mask: [B, F] -> (steps [B, S, M], real [B, S, M]).

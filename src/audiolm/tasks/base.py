@@ -117,10 +117,10 @@ class Samples:
 
 class Task(L.LightningModule, ABC):
     """Args:
-        model: the family's ``Model``, built from ``task.model`` and passed in.
-        optim: ``optimizer`` (a partial taking parameter groups), ``weight_decay`` and ``scheduler``
-            (the ``optim`` config group; see ``tasks.optim``).
-        lora: ``task.lora`` (``adapters.lora.LoraSettings`` keys); None or rank 0 trains as ``model`` says.
+    model: the family's ``Model``, built from ``task.model`` and passed in.
+    optim: ``optimizer`` (a partial taking parameter groups), ``weight_decay`` and ``scheduler``
+        (the ``optim`` config group; see ``tasks.optim``).
+    lora: ``task.lora`` (``adapters.lora.LoraSettings`` keys); None or rank 0 trains as ``model`` says.
     """
 
     def __init__(self, model: Model, optim: dict, lora: dict | None = None):

@@ -11,6 +11,7 @@ from collections.abc import Callable
 
 import torch
 from torch import nn
+
 from audiolm.errors import ConfigError
 
 
@@ -22,7 +23,9 @@ def param_groups(module: nn.Module, weight_decay: float) -> list[dict]:
     ]
 
 
-def warmup_schedule(warmup_steps: int, total_steps: int, decay: str = "cosine", min_lr_ratio: float = 0.1) -> Callable[[int], float]:
+def warmup_schedule(
+    warmup_steps: int, total_steps: int, decay: str = "cosine", min_lr_ratio: float = 0.1
+) -> Callable[[int], float]:
     """LR multiplier for step ``s``: linear warmup, then ``cosine`` / ``linear`` decay or ``constant``."""
     if decay not in {"cosine", "linear", "constant"}:
         raise ConfigError(f"scheduler.decay must be cosine, linear or constant, got {decay!r}")
@@ -39,10 +42,10 @@ def warmup_schedule(warmup_steps: int, total_steps: int, decay: str = "cosine", 
     return factor
 
 
-def build_optimizer(module: nn.Module, optimizer: Callable[..., torch.optim.Optimizer], weight_decay: float,
-                    scheduler: dict) -> dict:
+def build_optimizer(
+    module: nn.Module, optimizer: Callable[..., torch.optim.Optimizer], weight_decay: float, scheduler: dict
+) -> dict:
     """Lightning's ``configure_optimizers`` answer: optimiser + per-step LambdaLR."""
     opt = optimizer(param_groups(module, weight_decay))
     sched = torch.optim.lr_scheduler.LambdaLR(opt, warmup_schedule(**scheduler))
     return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
-

@@ -13,8 +13,8 @@ from audiolm.text.vocab import PhonemeVocab
 
 class TextFrontend:
     """Args:
-        language: espeak-ng language code, e.g. ``en-us`` (``espeak-ng --voices`` lists them).
-        symbols: phoneme inventory, one character per symbol; None for the default IPA inventory.
+    language: espeak-ng language code, e.g. ``en-us`` (``espeak-ng --voices`` lists them).
+    symbols: phoneme inventory, one character per symbol; None for the default IPA inventory.
     """
 
     def __init__(self, language: str = "en-us", symbols: str | None = None):

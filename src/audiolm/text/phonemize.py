@@ -37,8 +37,10 @@ def check_language(language: str) -> None:
     if language not in languages:
         close = difflib.get_close_matches(language, languages, n=5, cutoff=0.4)
         hint = f" Close matches: {', '.join(close)}." if close else ""
-        raise ConfigError(f"language {language!r} is not supported by espeak-ng (text.language).{hint} "
-                          f"List all with `espeak-ng --voices` (first column), e.g. en-us, en-gb, fr-fr, de, es.")
+        raise ConfigError(
+            f"language {language!r} is not supported by espeak-ng (text.language).{hint} "
+            f"List all with `espeak-ng --voices` (first column), e.g. en-us, en-gb, fr-fr, de, es."
+        )
 
 
 def speakable(phonemes: str) -> bool:
@@ -60,8 +62,13 @@ class Phonemizer:
 
     def _get(self):
         if self._backend is None:
-            self._backend = _backend_class()(self.language, preserve_punctuation=True, with_stress=True,
-                                             language_switch="remove-flags", words_mismatch="ignore")
+            self._backend = _backend_class()(
+                self.language,
+                preserve_punctuation=True,
+                with_stress=True,
+                language_switch="remove-flags",
+                words_mismatch="ignore",
+            )
         return self._backend
 
     def __getstate__(self) -> dict:
@@ -71,7 +78,7 @@ class Phonemizer:
         """Texts -> phoneme strings, one per text; raises ``DataError`` for a text that is empty or has
         nothing to pronounce (see ``phonemize_or_none`` for batches that skip such texts)."""
         out = self.phonemize_or_none(texts)
-        for text, phonemes in zip(texts, out):
+        for text, phonemes in zip(texts, out, strict=True):
             if phonemes is None:
                 raise DataError(_unspeakable(text, self.language))
         return out
@@ -83,7 +90,7 @@ class Phonemizer:
         # phonemizer drops empty results from its output list, so only non-empty texts go in, one each.
         phonemes = self._get().phonemize([texts[i].strip() for i in keep], strip=True) if keep else []
         out: list[str | None] = [None] * len(texts)
-        for i, p in zip(keep, phonemes):
+        for i, p in zip(keep, phonemes, strict=True):
             out[i] = " ".join(p.split()) if speakable(p) else None
         return out
 
@@ -91,5 +98,7 @@ class Phonemizer:
 def _unspeakable(text: str, language: str) -> str:
     if not text or not text.strip():
         return "the text is empty; give the words to speak"
-    return (f"the text {text!r} has nothing to pronounce in {language} (no words, only symbols or punctuation); "
-            f"give words, or check text.language")
+    return (
+        f"the text {text!r} has nothing to pronounce in {language} (no words, only symbols or punctuation); "
+        f"give words, or check text.language"
+    )

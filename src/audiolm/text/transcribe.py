@@ -20,21 +20,29 @@ SAMPLE_RATE = 16000  # whisper's input rate
 
 class WhisperTranscriber:
     """Args:
-        checkpoint: path of an openai-whisper ``.pt`` checkpoint.
-        language: language code for Whisper (``en``, ``fr``...); None lets Whisper detect it.
-        device: where the model runs.
-        config_key: the config key that sets ``checkpoint``, named in errors.
+    checkpoint: path of an openai-whisper ``.pt`` checkpoint.
+    language: language code for Whisper (``en``, ``fr``...); None lets Whisper detect it.
+    device: where the model runs.
+    config_key: the config key that sets ``checkpoint``, named in errors.
     """
 
-    def __init__(self, checkpoint: str | None, language: str | None = None, device: str = "cpu",
-                 config_key: str = "whisper_checkpoint"):
+    def __init__(
+        self,
+        checkpoint: str | None,
+        language: str | None = None,
+        device: str = "cpu",
+        config_key: str = "whisper_checkpoint",
+    ):
         if not checkpoint:
-            raise ConfigError(f"a Whisper checkpoint is needed: set {config_key}=/path/to/model.pt (an openai-whisper "
-                              f".pt file such as small.pt; nothing is downloaded)")
+            raise ConfigError(
+                f"a Whisper checkpoint is needed: set {config_key}=/path/to/model.pt (an openai-whisper "
+                f".pt file such as small.pt; nothing is downloaded)"
+            )
         path = Path(checkpoint)
         if not path.is_file():
-            raise MissingFileError(f"Whisper checkpoint not found: {path} ({config_key}); give the path of an "
-                                   f"openai-whisper .pt file")
+            raise MissingFileError(
+                f"Whisper checkpoint not found: {path} ({config_key}); give the path of an openai-whisper .pt file"
+            )
         try:
             import whisper
         except ImportError:
@@ -51,6 +59,13 @@ class WhisperTranscriber:
         wav = wav.reshape(-1).float().cpu()
         if sample_rate != SAMPLE_RATE:
             wav = AF.resample(wav, sample_rate, SAMPLE_RATE)
-        result = self._whisper.transcribe(self.model, wav.numpy(), language=self.language, temperature=0.0,
-                                          condition_on_previous_text=False, fp16=False, verbose=None)
+        result = self._whisper.transcribe(
+            self.model,
+            wav.numpy(),
+            language=self.language,
+            temperature=0.0,
+            condition_on_previous_text=False,
+            fp16=False,
+            verbose=None,
+        )
         return result["text"].strip()

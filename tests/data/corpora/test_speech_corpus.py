@@ -17,8 +17,9 @@ from audiolm.data.corpora.speech import SPEAKERS, Speaker, generate_sentences, s
 from audiolm.data.manifest import read_manifest
 
 N = 24  # three utterances per speaker: enough for one val and two train each
-needs_espeak = pytest.mark.skipif(shutil.which("espeak-ng") is None,
-                                  reason=f"espeak-ng not installed ({espeak.INSTALL_HINT})")
+needs_espeak = pytest.mark.skipif(
+    shutil.which("espeak-ng") is None, reason=f"espeak-ng not installed ({espeak.INSTALL_HINT})"
+)
 
 
 @pytest.fixture(scope="module")
@@ -31,6 +32,7 @@ def corpus(tmp_path_factory) -> Path:
 def forbid_espeak(monkeypatch):
     def run(*args, **kwargs):
         raise AssertionError(f"espeak-ng was run: {args}")
+
     monkeypatch.setattr(espeak.subprocess, "run", run)
 
 
@@ -79,13 +81,13 @@ def test_audio_is_trimmed_non_silent_speech(corpus):
     for r in read_manifest(corpus):
         x, sr = sf.read(str(r.resolve(corpus.parent)), dtype="float32")
         frames = x[: len(x) // 160 * 160].reshape(-1, 160)  # 10 ms
-        rms = np.sqrt((frames ** 2).mean(axis=1))
+        rms = np.sqrt((frames**2).mean(axis=1))
         voiced = np.flatnonzero(rms > 0.01)
-        assert np.sqrt((x ** 2).mean()) > 0.02 and np.abs(x).max() < 0.99  # audible, not clipped
+        assert np.sqrt((x**2).mean()) > 0.02 and np.abs(x).max() < 0.99  # audible, not clipped
         assert len(voiced) > 0.4 * len(rms)  # mostly speech, not padding
         assert voiced[0] * 0.01 < 0.2 and (len(rms) - voiced[-1]) * 0.01 < 0.25  # edges trimmed
         spectrum = np.abs(np.fft.rfft(x))
-        band = spectrum[int(80 * len(x) / sr): int(4000 * len(x) / sr)].sum()
+        band = spectrum[int(80 * len(x) / sr) : int(4000 * len(x) / sr)].sum()
         assert band > 0.7 * spectrum.sum()  # energy sits in the speech band, not in noise
 
 

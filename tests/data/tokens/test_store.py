@@ -11,12 +11,12 @@ import pytest
 import soundfile as sf
 import torch
 
-from audiolm.errors import DataError
 from audiolm.audio.io import load_audio
 from audiolm.codecs.base import AudioCodec
 from audiolm.data.manifest import Utterance, read_manifest, write_manifest
 from audiolm.data.tokens.store import CODEC_STATE, META, REPORT, TokenStore, codes_dtype, store_key
 from audiolm.data.tokens.tokenize import tokenize_manifest
+from audiolm.errors import DataError
 
 SR = 8000
 
@@ -112,8 +112,16 @@ def make_corpus(tmp_path: Path, n: int = 11, name: str = "train.jsonl") -> Path:
     for i in range(n):
         t = np.arange(int(rng.integers(200, 4000))) / SR
         sf.write(audio / f"u{i}.wav", 0.8 * rng.uniform(0.1, 1) * np.sin(2 * np.pi * 220 * t), SR, subtype="PCM_16")
-        rows.append(Utterance(path=f"wav/u{i}.wav", duration=len(t) / SR, id=f"u{i}", speaker=f"s{i % 2}",
-                              text=f"text {i}", extra={"lang": "xx"}))
+        rows.append(
+            Utterance(
+                path=f"wav/u{i}.wav",
+                duration=len(t) / SR,
+                id=f"u{i}",
+                speaker=f"s{i % 2}",
+                text=f"text {i}",
+                extra={"lang": "xx"},
+            )
+        )
     t = np.arange(SR) / SR
     sf.write(audio / "long.wav", 0.5 * np.sin(2 * np.pi * 3 * t) * np.sin(2 * np.pi * 440 * t), SR, subtype="PCM_16")
     rows.append(Utterance(path="wav/long.wav", duration=0.25, offset=0.5))
@@ -143,8 +151,9 @@ def test_round_trip(tmp_path):
     store = tokenize_manifest(manifest, codec, tmp_path / "store", batch_size=4, shard_items=5, progress=True)
     assert len(store) == 12 and store.meta["complete"] and store.meta["n_items"] == 12
     assert store.path == tmp_path / "store" / store_key(codec.config_dict())
-    assert sorted(p.name for p in store.path.glob("shard-*")) == [f"shard-0000{i}.{x}" for i in range(3)
-                                                                   for x in ("json", "npy")]
+    assert sorted(p.name for p in store.path.glob("shard-*")) == [
+        f"shard-0000{i}.{x}" for i in range(3) for x in ("json", "npy")
+    ]
     check_codes(store, MeanAmpCodec(), manifest)
     assert store.frames_total == sum(store.codes(i).shape[1] for i in range(len(store)))
     seg = next(e for e in store.entries if e["id"] == "wav/long.wav@0.500")
@@ -239,10 +248,17 @@ def test_bad_files_skipped_and_reported(tmp_path):
     sf.write(wav / "short.wav", np.full(10, 0.3), SR, subtype="PCM_16")  # < one 80-sample frame
     sf.write(wav / "nan.wav", np.full(400, np.nan), SR, subtype="FLOAT")
     sf.write(wav / "loud.wav", np.full(400, 0.95), SR, subtype="FLOAT")  # the codec rejects it
-    bad = {"missing": "load failed", "empty": "empty", "corrupt": "load failed", "short": "too short",
-           "nan": "non-finite", "loud": "encode failed: ValueError: clipping input"}
-    lines = manifest.read_text() + "".join(json.dumps({"path": f"wav/{k}.wav", "duration": 0.05, "id": k}) + "\n"
-                                           for k in bad)
+    bad = {
+        "missing": "load failed",
+        "empty": "empty",
+        "corrupt": "load failed",
+        "short": "too short",
+        "nan": "non-finite",
+        "loud": "encode failed: ValueError: clipping input",
+    }
+    lines = manifest.read_text() + "".join(
+        json.dumps({"path": f"wav/{k}.wav", "duration": 0.05, "id": k}) + "\n" for k in bad
+    )
     manifest.write_text(lines)
     store = tokenize_manifest(manifest, PickyCodec(), tmp_path / "store", batch_size=4, progress=False)
     good = {"u0", "u1", "u2", "u3", "wav/long.wav@0.500"}
@@ -307,11 +323,21 @@ def test_cli(tmp_path, capsys):
     manifest = make_corpus(tmp_path, n=3)
     cfg = tmp_path / "codec.yaml"
     cfg.write_text(f"_target_: {MeanAmpCodec.__module__}.MeanAmpCodec\nhop: 160\n")
-    main(["--manifest", str(manifest), "--store-root", str(tmp_path / "store"), "--codec-config", str(cfg),
-          "--no-progress"])
+    main(
+        [
+            "--manifest",
+            str(manifest),
+            "--store-root",
+            str(tmp_path / "store"),
+            "--codec-config",
+            str(cfg),
+            "--no-progress",
+        ]
+    )
     assert "4 items" in capsys.readouterr().out
-    check_codes(TokenStore.find(tmp_path / "store", MeanAmpCodec(hop=160).config_dict()), MeanAmpCodec(hop=160),
-                manifest)
+    check_codes(
+        TokenStore.find(tmp_path / "store", MeanAmpCodec(hop=160).config_dict()), MeanAmpCodec(hop=160), manifest
+    )
 
 
 def test_a_fitted_codec_keeps_its_state_and_a_different_one_is_refused(tmp_path):

@@ -31,8 +31,15 @@ def test_resume_continues_from_the_checkpoint(caption_run):
 
 def test_eval_writes_captions_beside_references_and_metrics(caption_run, tmp_path):
     _, resumed = caption_run
-    proc = run_entry("eval.py", f"ckpt={resumed}/checkpoints/last.ckpt", f"eval.out_dir={tmp_path}",
-                     "eval.n_samples=4", "eval.max_new_tokens=8", "eval.java_metrics=false", "eval.num_beams=2")
+    proc = run_entry(
+        "eval.py",
+        f"ckpt={resumed}/checkpoints/last.ckpt",
+        f"eval.out_dir={tmp_path}",
+        "eval.n_samples=4",
+        "eval.max_new_tokens=8",
+        "eval.java_metrics=false",
+        "eval.num_beams=2",
+    )
     captions = json.loads((tmp_path / "captions.json").read_text())
     assert len(captions["captions"]) == 4 and captions["settings"]["num_beams"] == 2
     row = captions["captions"][0]
@@ -80,14 +87,24 @@ def test_seed_recipe_without_weights_names_what_to_provide(tmp_path, monkeypatch
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))  # no openai-whisper download folder with weights in it
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=str(ROOT / "configs"), version_base="1.3"):
-        cfg = compose(config_name="train", overrides=["experiment=caption_musiccaps", f"data.csv={tmp_path}/m.csv",
-                                                      f"data.audio_dir={tmp_path}", f"paths.data_dir={tmp_path}"])
+        cfg = compose(
+            config_name="train",
+            overrides=[
+                "experiment=caption_musiccaps",
+                f"data.csv={tmp_path}/m.csv",
+                f"data.audio_dir={tmp_path}",
+                f"paths.data_dir={tmp_path}",
+            ],
+        )
     with pytest.raises(Exception) as raised:  # noqa: PT011 - Hydra wraps the target's error
         build(cfg)
     found = user_error(raised.value)  # what train.py prints, alone, instead of a stack trace
     assert isinstance(found, MissingFileError)
-    assert re.search(r"'large-v3' is not at .*large-v3.pt \(or is damaged\) and could not be downloaded"
-                     r".*task.model.encoder.source", str(found))
+    assert re.search(
+        r"'large-v3' is not at .*large-v3.pt \(or is damaged\) and could not be downloaded"
+        r".*task.model.encoder.source",
+        str(found),
+    )
 
 
 @pytest.mark.slow

@@ -45,8 +45,9 @@ def test_loss_is_mean_nll_over_caption_tokens_only(task):
     audio, n = task.model.embed_audio(b["wav"], b["lengths"])
     seq = task.model.layout.training(task.model.llm.embed, audio, n, task.model.layout.caption_ids(b["captions"], 64))
     logits = task.model.llm.model(inputs_embeds=seq.inputs_embeds, attention_mask=seq.attention_mask).logits
-    expected = F.cross_entropy(logits[:, :-1].flatten(0, 1), seq.labels[:, 1:].flatten(), ignore_index=IGNORE,
-                               reduction="sum")
+    expected = F.cross_entropy(
+        logits[:, :-1].flatten(0, 1), seq.labels[:, 1:].flatten(), ignore_index=IGNORE, reduction="sum"
+    )
     assert int(out["count"]) == int((seq.labels != IGNORE).sum()) and int(out["eos_count"]) == 2
     torch.testing.assert_close(out["nll_sum"], expected, rtol=1e-5, atol=1e-4)
 
@@ -68,17 +69,28 @@ def _tokenizer_without_pad(eos_as_pad: bool) -> PreTrainedTokenizerFast:
     """Like Mistral's: BOS and EOS but no pad token in the vocabulary (or EOS reused as pad)."""
     bpe = Tokenizer(models.BPE())
     bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    bpe.train_from_iterator(CAPTIONS, trainers.BpeTrainer(vocab_size=300, special_tokens=["<s>", "</s>"],
-                                                          initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
-    return PreTrainedTokenizerFast(tokenizer_object=bpe, bos_token="<s>", eos_token="</s>",
-                                   pad_token="</s>" if eos_as_pad else None)
+    bpe.train_from_iterator(
+        CAPTIONS,
+        trainers.BpeTrainer(
+            vocab_size=300, special_tokens=["<s>", "</s>"], initial_alphabet=pre_tokenizers.ByteLevel.alphabet()
+        ),
+    )
+    return PreTrainedTokenizerFast(
+        tokenizer_object=bpe, bos_token="<s>", eos_token="</s>", pad_token="</s>" if eos_as_pad else None
+    )
 
 
 @pytest.mark.parametrize("eos_as_pad", [False, True])
 def test_missing_or_eos_pad_gets_its_own_token_and_embedding_rows(eos_as_pad):
     tok = _tokenizer_without_pad(eos_as_pad)
-    config = MistralConfig(vocab_size=len(tok), hidden_size=16, intermediate_size=32, num_hidden_layers=1,
-                           num_attention_heads=2, num_key_value_heads=1)
+    config = MistralConfig(
+        vocab_size=len(tok),
+        hidden_size=16,
+        intermediate_size=32,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        num_key_value_heads=1,
+    )
     model = MistralForCausalLM(config)
     before_in = model.get_input_embeddings().weight.detach().clone()
     before_out = model.get_output_embeddings().weight.detach().clone()
@@ -113,8 +125,14 @@ def test_cached_generation_matches_the_recompute_loop_under_greedy(task):
     cached = task.model.generate_ids(b["wav"], b["lengths"], max_new_tokens=16)
     audio, n = task.model.embed_audio(b["wav"], b["lengths"])
     seq = task.model.layout.prefix(task.model.llm.embed, audio, n)
-    reference = recompute_greedy(task.model.llm.model, seq.inputs_embeds, seq.attention_mask, 16,
-                                 task.model.layout.eos_id, task.model.layout.pad_id)
+    reference = recompute_greedy(
+        task.model.llm.model,
+        seq.inputs_embeds,
+        seq.attention_mask,
+        16,
+        task.model.layout.eos_id,
+        task.model.layout.pad_id,
+    )
     assert cached.shape == reference.shape and torch.equal(cached, reference)
 
 
@@ -129,7 +147,6 @@ def test_beam_search_and_sampling(task):
     assert torch.equal(first, again) and first.shape[1] <= 8
     with pytest.raises(ConfigError, match="max_new_tokens"):
         task.model.caption(b["wav"], b["lengths"], max_new_tokens=0)
-
 
 
 def test_generate_answers_a_caption_request_one_caption_per_clip(task):
@@ -165,10 +182,13 @@ def test_model_without_its_task_loads_a_checkpoint_whose_run_trained_the_llm():
     model = tiny_model().eval()
     model.load_weights({k.removeprefix("model."): v for k, v in ckpt["state_dict"].items()})
     b = batch_of(tone(0.8))
-    assert torch.equal(model.generate_ids(b["wav"], b["lengths"], max_new_tokens=6),
-                       task.model.generate_ids(b["wav"], b["lengths"], max_new_tokens=6))
+    assert torch.equal(
+        model.generate_ids(b["wav"], b["lengths"], max_new_tokens=6),
+        task.model.generate_ids(b["wav"], b["lengths"], max_new_tokens=6),
+    )
     with pytest.raises(ConfigError, match="does not fit this captioner"):  # a trained LLM needs its weights
         tiny_task(train_llm=True).model.load_weights({"projector.norm.weight": torch.ones(32)})
+
 
 # -- what trains, and what a checkpoint holds -----------------------------------------------------
 def _train_steps(task, n: int = 2) -> None:
@@ -201,12 +221,16 @@ def test_lora_trains_adapters_and_projector_only_and_reloads():
 
     fresh = tiny_task(lora_rank=8).eval()  # frozen parts rebuilt from their seeds
     b = batch_of(tone(0.8))
-    assert not torch.equal(fresh.model.generate_ids(b["wav"], b["lengths"], max_new_tokens=6, min_new_tokens=6),
-                           task.model.generate_ids(b["wav"], b["lengths"], max_new_tokens=6, min_new_tokens=6))
+    assert not torch.equal(
+        fresh.model.generate_ids(b["wav"], b["lengths"], max_new_tokens=6, min_new_tokens=6),
+        task.model.generate_ids(b["wav"], b["lengths"], max_new_tokens=6, min_new_tokens=6),
+    )
     fresh.load_state_dict(ckpt["state_dict"])
     torch.testing.assert_close(fresh.losses(b, train=False)["nll_sum"], task.losses(b, train=False)["nll_sum"])
-    assert torch.equal(fresh.model.generate_ids(b["wav"], b["lengths"], max_new_tokens=6),
-                       task.model.generate_ids(b["wav"], b["lengths"], max_new_tokens=6))
+    assert torch.equal(
+        fresh.model.generate_ids(b["wav"], b["lengths"], max_new_tokens=6),
+        task.model.generate_ids(b["wav"], b["lengths"], max_new_tokens=6),
+    )
     with pytest.raises(ConfigError, match="does not fit this captioner"):
         tiny_task(lora_rank=0, train_llm=False).load_state_dict(ckpt["state_dict"])
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 import soundfile as sf
@@ -21,8 +20,12 @@ def test_train_writes_checkpoints_config_and_logs(trained_run):
 
 def test_eval_reports_metrics_and_writes_listenable_wavs(trained_run, tmp_path):
     out = tmp_path / "eval"
-    proc = run_entry("eval.py", f"ckpt={trained_run / 'checkpoints' / 'last.ckpt'}", f"eval.out_dir={out}",
-                     "sampling.temperature=0.8")
+    proc = run_entry(
+        "eval.py",
+        f"ckpt={trained_run / 'checkpoints' / 'last.ckpt'}",
+        f"eval.out_dir={out}",
+        "sampling.temperature=0.8",
+    )
     assert "val/bits_per_token" in proc.stdout
     report = json.loads((out / "metrics.json").read_text())
     m = report["metrics"]
@@ -38,8 +41,14 @@ def test_eval_reports_metrics_and_writes_listenable_wavs(trained_run, tmp_path):
 
 def test_resume_continues_from_the_checkpoint(trained_run, data_dir, tmp_path):
     ckpt = trained_run / "checkpoints" / "last.ckpt"
-    proc = run_entry("train.py", *TINY, "trainer.max_steps=9", f"ckpt_path={ckpt}", f"paths.data_dir={data_dir}",
-                     f"hydra.run.dir={tmp_path}")
+    proc = run_entry(
+        "train.py",
+        *TINY,
+        "trainer.max_steps=9",
+        f"ckpt_path={ckpt}",
+        f"paths.data_dir={data_dir}",
+        f"hydra.run.dir={tmp_path}",
+    )
     assert "Restoring states from the checkpoint" in proc.stdout + proc.stderr
     rows = (tmp_path / "csv" / "metrics.csv").read_text().splitlines()
     header = rows[0].split(",")
@@ -61,8 +70,9 @@ def test_unknown_config_option_is_a_clear_error():
 
 
 def test_missing_data_folder_is_a_clear_error(tmp_path):
-    proc = run_entry("train.py", "data=folder", f"data.root={tmp_path / 'missing'}",
-                     f"hydra.run.dir={tmp_path / 'run'}", check=False)
+    proc = run_entry(
+        "train.py", "data=folder", f"data.root={tmp_path / 'missing'}", f"hydra.run.dir={tmp_path / 'run'}", check=False
+    )
     assert proc.returncode == 1
     assert "data folder not found" in proc.stderr and "data.root" in proc.stderr
     assert "Traceback" not in proc.stderr
@@ -76,8 +86,16 @@ def test_speechtokenizer_without_weights_names_what_is_missing(tmp_path):
 
 
 def test_multirun_grid_over_backbones_ends_with_a_table_of_objectives(data_dir, tmp_path):
-    proc = run_entry("train.py", "-m", "model=mamba,llama", *TINY, "trainer.max_steps=3", "logger=csv",
-                     f"paths.data_dir={data_dir}", f"hydra.sweep.dir={tmp_path}")
+    proc = run_entry(
+        "train.py",
+        "-m",
+        "model=mamba,llama",
+        *TINY,
+        "trainer.max_steps=3",
+        "logger=csv",
+        f"paths.data_dir={data_dir}",
+        f"hydra.sweep.dir={tmp_path}",
+    )
     for job in ("0", "1"):
         assert (tmp_path / job / "checkpoints" / "last.ckpt").is_file()
     assert "sweep: val/nll per job" in proc.stdout and "model=llama" in proc.stdout
@@ -85,8 +103,15 @@ def test_multirun_grid_over_backbones_ends_with_a_table_of_objectives(data_dir, 
 
 
 def test_wandb_logger_works_offline(data_dir, tmp_path):
-    run_entry("train.py", *TINY, "trainer.max_steps=2", "logger=wandb", "logger.wandb.offline=true",
-              f"paths.data_dir={data_dir}", f"hydra.run.dir={tmp_path}")
+    run_entry(
+        "train.py",
+        *TINY,
+        "trainer.max_steps=2",
+        "logger=wandb",
+        "logger.wandb.offline=true",
+        f"paths.data_dir={data_dir}",
+        f"hydra.run.dir={tmp_path}",
+    )
     runs = list((tmp_path / "wandb").glob("offline-run-*"))
     assert runs and any(runs[0].rglob("*.wandb")), "an offline W&B run with its log file"
 
@@ -94,8 +119,9 @@ def test_wandb_logger_works_offline(data_dir, tmp_path):
 def test_a_bad_manifest_is_a_clear_error(tmp_path):
     manifest = tmp_path / "manifest.jsonl"
     manifest.write_text('{"path": "a.wav"}\n')
-    proc = run_entry("train.py", "data=manifest", f"data.path={manifest}", f"hydra.run.dir={tmp_path / 'run'}",
-                     check=False)
+    proc = run_entry(
+        "train.py", "data=manifest", f"data.path={manifest}", f"hydra.run.dir={tmp_path / 'run'}", check=False
+    )
     assert proc.returncode == 1
     assert "manifest.jsonl:1: missing key(s) ['duration']" in proc.stderr and "Traceback" not in proc.stderr
 
@@ -108,6 +134,12 @@ def test_a_bad_eval_override_is_a_clear_error(trained_run):
 
 @pytest.mark.slow
 def test_ddp_on_two_cpu_processes(data_dir, tmp_path):
-    run_entry("train.py", *TINY, "trainer=ddp_cpu", "trainer.max_steps=3", f"paths.data_dir={data_dir}",
-              f"hydra.run.dir={tmp_path}")
+    run_entry(
+        "train.py",
+        *TINY,
+        "trainer=ddp_cpu",
+        "trainer.max_steps=3",
+        f"paths.data_dir={data_dir}",
+        f"hydra.run.dir={tmp_path}",
+    )
     assert (tmp_path / "checkpoints" / "last.ckpt").is_file()

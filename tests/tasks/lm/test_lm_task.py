@@ -62,8 +62,11 @@ def test_windows_longer_than_the_backbone_accepts_are_a_config_error():
     from audiolm.errors import ConfigError
 
     codec = MelVQCodec(n_codebooks=3, codebook_size=16)
-    model = AudioLM(TransformerBackbone(hidden_size=32, num_layers=1, num_heads=2, max_position_embeddings=64),
-                    FlattenPattern, codec)
+    model = AudioLM(
+        TransformerBackbone(hidden_size=32, num_layers=1, num_heads=2, max_position_embeddings=64),
+        FlattenPattern,
+        codec,
+    )
     model.check_sequence_length(21)  # 63 steps + start = 64 positions: fits
     with pytest.raises(ConfigError, match="data.segment_seconds.*model.max_position_embeddings"):
         model.check_sequence_length(22)

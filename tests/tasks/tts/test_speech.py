@@ -42,8 +42,16 @@ def backbone() -> LlamaBackbone:
 
 MODELS = {
     "valle": lambda: VallE(backbone(), codec(), FRONTEND, Sampler(temperature=1.0), prompt_seconds=0.1),
-    "parallel": lambda: ParallelTTS(backbone(), codec(), FRONTEND, functools.partial(MaskedMode, steps=2),
-                                    AudioEncoder, AudioDecoder, Sampler(temperature=1.0), prompt_seconds=0.1),
+    "parallel": lambda: ParallelTTS(
+        backbone(),
+        codec(),
+        FRONTEND,
+        functools.partial(MaskedMode, steps=2),
+        AudioEncoder,
+        AudioDecoder,
+        Sampler(temperature=1.0),
+        prompt_seconds=0.1,
+    ),
 }
 
 
@@ -61,8 +69,9 @@ def test_a_speech_request_with_a_reference_recording_gives_audio(name):
     audio, codes = result.audio[0], result.codes[0]
     assert audio.sample_rate == model.codec.sample_rate and audio.seconds > 0 and codes.shape[0] == Q
     assert torch.equal(model.generate(request).codes[0], codes), "the seed makes a request repeatable"
-    from_codes = model.generate(SpeechRequest("Hello there. How are you?", model.encode_prompt(voice()),
-                                              max_seconds=0.1, seed=3))
+    from_codes = model.generate(
+        SpeechRequest("Hello there. How are you?", model.encode_prompt(voice()), max_seconds=0.1, seed=3)
+    )
     assert torch.equal(from_codes.codes[0], codes), "a reference as codes speaks as the recording"
 
 

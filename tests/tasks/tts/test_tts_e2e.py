@@ -42,13 +42,17 @@ def test_items_prompt_with_another_utterance_of_the_same_speaker(data_dir):
     from audiolm.text.frontend import TextFrontend
 
     store = prepare_tts.main([f"paths.data_dir={data_dir}", *[o for o in TTS_TINY if o.startswith("data.corpus")]])
-    val = TTSItems(store, list(range(len(store))), max_frames=10_000, train=False, text=TextFrontend(),
-                   prompt_seconds=0.5)
+    val = TTSItems(
+        store, list(range(len(store))), max_frames=10_000, train=False, text=TextFrontend(), prompt_seconds=0.5
+    )
     for k in range(0, len(val), 5):
         i, item = val.indices[k], val[k]
         speaker = store.entries[i]["speaker"]
-        sources = [j for j in range(len(store)) if np.array_equal(store.codes(j)[:, : item["prompt"].shape[1]],
-                                                                  item["prompt"].numpy())]
+        sources = [
+            j
+            for j in range(len(store))
+            if np.array_equal(store.codes(j)[:, : item["prompt"].shape[1]], item["prompt"].numpy())
+        ]
         assert sources and all(j != i and store.entries[j]["speaker"] == speaker for j in sources)
         assert np.array_equal(val[k]["prompt"], item["prompt"]), "validation prompts are repeatable"
     short = TTSItems(store, list(range(len(store))), max_frames=100, train=True, text=TextFrontend())
@@ -69,13 +73,16 @@ def test_synthesize_from_checkpoint_and_from_exports(tts_run, ref_wav, tmp_path)
     assert sf.read(synthesize.main([*args, "--out", str(tmp_path / "c.wav"), f"ckpt={bf16}"]))[0].size > 0
 
 
-@pytest.mark.parametrize("args,message", [
-    (["", "--out", "x.wav"], "the text is empty"),
-    (["*** !!!", "--out", "x.wav"], "nothing to pronounce"),
-    (["Hello.", "--out", "x.wav", "--language", "xx-yy"], "not supported by espeak-ng"),
-    (["Hello.", "--out", "x.wav", "--ref", "silent.wav"], "is silent"),
-    (["Hello.", "--out", "x.wav", "--ref", "missing.wav"], "prompt audio not found"),
-])
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["", "--out", "x.wav"], "the text is empty"),
+        (["*** !!!", "--out", "x.wav"], "nothing to pronounce"),
+        (["Hello.", "--out", "x.wav", "--language", "xx-yy"], "not supported by espeak-ng"),
+        (["Hello.", "--out", "x.wav", "--ref", "silent.wav"], "is silent"),
+        (["Hello.", "--out", "x.wav", "--ref", "missing.wav"], "prompt audio not found"),
+    ],
+)
 def test_bad_input_is_a_clear_error(tts_run, tmp_path, capsys, args, message):
     sf.write(tmp_path / "silent.wav", np.zeros(16000), 16000)
     args = [str(tmp_path / a) if a.endswith(".wav") else a for a in args]
@@ -92,9 +99,13 @@ def test_missing_checkpoint_is_a_clear_error(tmp_path, capsys):
 
 def test_eval_scores_samples_with_asr_and_speaker_models(tts_run, tmp_path):
     out = tmp_path / "eval"
-    run_entry("eval.py", f"ckpt={tts_run / 'checkpoints' / 'last.ckpt'}", f"eval.out_dir={out}",
-              f"eval.asr_checkpoint={tiny_whisper_checkpoint(tmp_path)}",
-              f"eval.speaker_model={tiny_xvector_model(tmp_path)}")
+    run_entry(
+        "eval.py",
+        f"ckpt={tts_run / 'checkpoints' / 'last.ckpt'}",
+        f"eval.out_dir={out}",
+        f"eval.asr_checkpoint={tiny_whisper_checkpoint(tmp_path)}",
+        f"eval.speaker_model={tiny_xvector_model(tmp_path)}",
+    )
     report = json.loads((out / "metrics.json").read_text())
     metrics = report["metrics"]
     assert {"val/ar/nll", "val/nar/nll", "val/nll_q3", "val/acc_q1"} <= set(metrics)
@@ -132,10 +143,35 @@ def test_a_trained_model_loads_and_speaks_in_plain_python(tts_run, ref_wav):
 @pytest.mark.slow
 def test_lora_finetune_exports_an_adapter_that_synthesizes(tts_run, data_dir, ref_wav, tmp_path):
     base = tts_run / "checkpoints" / "last.ckpt"
-    run_entry("train.py", *TTS_TINY, "trainer.max_steps=2", "task.lora.rank=4", f"task.lora.base={base}",
-              f"paths.data_dir={data_dir}", f"hydra.run.dir={tmp_path / 'lora'}")
-    adapter = export.main([f"ckpt={tmp_path / 'lora' / 'checkpoints' / 'last.ckpt'}", "--adapter",
-                           "--out", str(tmp_path / "voice.safetensors")])
-    wav = synthesize.main(["Hello.", "--ref", str(ref_wav), "--out", str(tmp_path / "v.wav"), "--max-seconds", "0.4",
-                           "--adapter", str(adapter), f"ckpt={base}"])
+    run_entry(
+        "train.py",
+        *TTS_TINY,
+        "trainer.max_steps=2",
+        "task.lora.rank=4",
+        f"task.lora.base={base}",
+        f"paths.data_dir={data_dir}",
+        f"hydra.run.dir={tmp_path / 'lora'}",
+    )
+    adapter = export.main(
+        [
+            f"ckpt={tmp_path / 'lora' / 'checkpoints' / 'last.ckpt'}",
+            "--adapter",
+            "--out",
+            str(tmp_path / "voice.safetensors"),
+        ]
+    )
+    wav = synthesize.main(
+        [
+            "Hello.",
+            "--ref",
+            str(ref_wav),
+            "--out",
+            str(tmp_path / "v.wav"),
+            "--max-seconds",
+            "0.4",
+            "--adapter",
+            str(adapter),
+            f"ckpt={base}",
+        ]
+    )
     assert sf.read(wav)[0].size > 0

@@ -31,8 +31,8 @@ import torch
 
 from audiolm.audio.io import save_audio
 from audiolm.data.caption import SAMPLE_RATE, CaptionClip, CaptionDataModule, manifest_clips
-from audiolm.data.corpora.speech import OBJECTS, SUBJECTS, VERBS
 from audiolm.data.corpora.espeak import find_espeak, speak
+from audiolm.data.corpora.speech import OBJECTS, SUBJECTS, VERBS
 from audiolm.data.manifest import Utterance, write_manifest
 from audiolm.errors import ConfigError
 
@@ -48,15 +48,21 @@ VOICE_PITCHES = {"low": 15, "high": 85}
 SPEECH_DB = -20.0
 
 TEMPLATES = {
-    "tone": ("A {loudness} {pitch} pitched {timbre} tone {tone_rhythm}.",
-             "{Loudness} {timbre} wave at a {pitch} pitch, {tone_rhythm}.",
-             "A {timbre} tone with a {pitch} pitch, {loudness} and {tone_rhythm}."),
-    "noise": ("{Loudness} {colour} noise {noise_rhythm}.",
-              "A {loudness} hiss of {colour} noise {noise_rhythm}.",
-              "{Colour} noise, {loudness}, {noise_rhythm}."),
-    "speech": ("A {gender} speaks {speed} in a {pitch} voice.",
-               "A {pitch} voiced {gender} talking {speed}.",
-               "Speech from a {gender} with a {pitch} voice, spoken {speed}."),
+    "tone": (
+        "A {loudness} {pitch} pitched {timbre} tone {tone_rhythm}.",
+        "{Loudness} {timbre} wave at a {pitch} pitch, {tone_rhythm}.",
+        "A {timbre} tone with a {pitch} pitch, {loudness} and {tone_rhythm}.",
+    ),
+    "noise": (
+        "{Loudness} {colour} noise {noise_rhythm}.",
+        "A {loudness} hiss of {colour} noise {noise_rhythm}.",
+        "{Colour} noise, {loudness}, {noise_rhythm}.",
+    ),
+    "speech": (
+        "A {gender} speaks {speed} in a {pitch} voice.",
+        "A {pitch} voiced {gender} talking {speed}.",
+        "Speech from a {gender} with a {pitch} voice, spoken {speed}.",
+    ),
 }
 TONE_RHYTHM = {"steady": "held steadily", "slow": "pulsing slowly", "fast": "pulsing quickly"}
 NOISE_RHYTHM = {"steady": "hissing steadily", "slow": "in slow bursts", "fast": "in fast bursts"}
@@ -87,10 +93,12 @@ def caption_for(kind: str, attributes: dict, template: int) -> str:
 
 
 def _attribute_space(kind: str) -> list[dict]:
-    axes = {"tone": {"timbre": TIMBRES, "pitch": PITCHES, "rhythm": RHYTHMS, "loudness": LOUDNESS},
-            "noise": {"colour": COLOURS, "rhythm": RHYTHMS, "loudness": LOUDNESS},
-            "speech": {"gender": GENDERS, "speed": SPEEDS, "pitch": VOICE_PITCHES}}[kind]
-    return [dict(zip(axes, values)) for values in itertools.product(*(list(v) for v in axes.values()))]
+    axes = {
+        "tone": {"timbre": TIMBRES, "pitch": PITCHES, "rhythm": RHYTHMS, "loudness": LOUDNESS},
+        "noise": {"colour": COLOURS, "rhythm": RHYTHMS, "loudness": LOUDNESS},
+        "speech": {"gender": GENDERS, "speed": SPEEDS, "pitch": VOICE_PITCHES},
+    }[kind]
+    return [dict(zip(axes, values, strict=True)) for values in itertools.product(*(list(v) for v in axes.values()))]
 
 
 def vocabulary_texts() -> list[str]:
@@ -111,10 +119,17 @@ def plan(n_clips: int, seed: int = 0) -> list[Job]:
         if kind == "speech":
             past, _ = rng.choice(VERBS)
             text = f"{rng.choice(SUBJECTS)} {past} {rng.choice(OBJECTS)}".capitalize()
-        jobs.append(Job(id=f"{kind}_{i:05d}", kind=kind, attributes=attributes,
-                        caption=caption_for(kind, attributes, rng.randrange(3)),
-                        split="val" if (i // 10) % 10 == 0 else "train", seconds=round(rng.uniform(1.5, 2.5), 3),
-                        text=text))
+        jobs.append(
+            Job(
+                id=f"{kind}_{i:05d}",
+                kind=kind,
+                attributes=attributes,
+                caption=caption_for(kind, attributes, rng.randrange(3)),
+                split="val" if (i // 10) % 10 == 0 else "train",
+                seconds=round(rng.uniform(1.5, 2.5), 3),
+                text=text,
+            )
+        )
     return jobs
 
 
@@ -140,8 +155,12 @@ def _tone(timbre: str, f0: float, n: int) -> np.ndarray:
             break
         if timbre in ("square", "triangle") and k % 2 == 0:
             continue
-        amp = {"sine": 1.0, "square": 1 / k, "sawtooth": (-1) ** (k + 1) / k,
-               "triangle": (-1) ** ((k - 1) // 2) / k**2}[timbre]
+        amp = {
+            "sine": 1.0,
+            "square": 1 / k,
+            "sawtooth": (-1) ** (k + 1) / k,
+            "triangle": (-1) ** ((k - 1) // 2) / k**2,
+        }[timbre]
         out += amp * np.sin(2 * np.pi * k * f0 * t)
     return out
 
@@ -208,9 +227,16 @@ def synthesize_caption_corpus(root: str | Path, n_clips: int = 600, seed: int = 
     exe = find_espeak() if any(j.kind == "speech" for j in jobs) else None
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:  # espeak-ng runs as a subprocess
         seconds = list(pool.map(lambda job: _render(exe, job, out_dir, seed), jobs))
-    rows = [Utterance(path=j.path, duration=round(s, 4), id=j.id, text=j.caption,
-                      extra={"split": j.split, "kind": j.kind, **j.attributes, "spoken": j.text})
-            for j, s in zip(jobs, seconds)]
+    rows = [
+        Utterance(
+            path=j.path,
+            duration=round(s, 4),
+            id=j.id,
+            text=j.caption,
+            extra={"split": j.split, "kind": j.kind, **j.attributes, "spoken": j.text},
+        )
+        for j, s in zip(jobs, seconds, strict=True)
+    ]
     return write_manifest(manifest, rows)
 
 

@@ -23,13 +23,23 @@ def find_espeak() -> str:
     """The espeak-ng executable, or an error that says how to install it."""
     exe = shutil.which("espeak-ng")
     if exe is None:
-        raise MissingToolError("espeak-ng was not found on PATH; the embedded corpora are synthesised with it. "
-                               f"Install it with: {INSTALL_HINT}  (`make demo` does this when run as root)")
+        raise MissingToolError(
+            "espeak-ng was not found on PATH; the embedded corpora are synthesised with it. "
+            f"Install it with: {INSTALL_HINT}  (`make demo` does this when run as root)"
+        )
     return exe
 
 
-def speak(exe: str, text: str, scratch: Path, voice: str, pitch: int, speed: int, sample_rate: int,
-          amplitude: int | None = None) -> np.ndarray:
+def speak(
+    exe: str,
+    text: str,
+    scratch: Path,
+    voice: str,
+    pitch: int,
+    speed: int,
+    sample_rate: int,
+    amplitude: int | None = None,
+) -> np.ndarray:
     """Render ``text`` through a scratch WAV (removed after) -> mono float32 samples at ``sample_rate``,
     leading and trailing silence trimmed.
 
@@ -40,8 +50,9 @@ def speak(exe: str, text: str, scratch: Path, voice: str, pitch: int, speed: int
     proc = subprocess.run(cmd, capture_output=True, text=True)
     what = f"voice {voice!r}, text {text!r}"
     if proc.returncode != 0 or not scratch.is_file():
-        raise RuntimeError(f"espeak-ng failed (exit {proc.returncode}) for {what}: "
-                           f"{proc.stderr.strip() or 'no output file'}")
+        raise RuntimeError(
+            f"espeak-ng failed (exit {proc.returncode}) for {what}: {proc.stderr.strip() or 'no output file'}"
+        )
     data, sr = sf.read(str(scratch), dtype="float32", always_2d=True)
     scratch.unlink()
     mono = data.mean(axis=1)
@@ -58,4 +69,4 @@ def trim_silence(x: np.ndarray, sr: int) -> np.ndarray:
     rms = np.sqrt(np.mean(x[: n * hop].reshape(n, hop) ** 2, axis=1) + 1e-12)
     voiced = np.flatnonzero(rms > rms.max() * 10 ** (-TRIM_DB / 20))
     pad = int(TRIM_PAD_S * sr)
-    return x[max(0, voiced[0] * hop - pad): min(len(x), (voiced[-1] + 1) * hop + pad)]
+    return x[max(0, voiced[0] * hop - pad) : min(len(x), (voiced[-1] + 1) * hop + pad)]

@@ -52,14 +52,18 @@ def read_musiccaps(csv_path: str | Path, audio_dir: str | Path) -> Sources:
     if not csv_path.is_file():
         raise MissingFileError(f"MusicCaps CSV not found: {csv_path}. Set data.csv=/path/to/musiccaps-public.csv.")
     if not audio_dir.is_dir():
-        raise MissingFileError(f"MusicCaps audio folder not found: {audio_dir}. Set data.audio_dir=/path/to/clips "
-                               f"(files named {{ytid}}.wav, [{{ytid}}]-[{{start}}-{{end}}].wav or similar).")
+        raise MissingFileError(
+            f"MusicCaps audio folder not found: {audio_dir}. Set data.audio_dir=/path/to/clips "
+            f"(files named {{ytid}}.wav, [{{ytid}}]-[{{start}}-{{end}}].wav or similar)."
+        )
     rows = read_rows(csv_path)
     header = _header(csv_path)
     missing = [c for c in REQUIRED if c not in header]
     if missing:
-        raise DataError(f"{csv_path}: missing column(s) {missing}; a MusicCaps CSV has {list(REQUIRED)} at least "
-                        f"(its header is {header})")
+        raise DataError(
+            f"{csv_path}: missing column(s) {missing}; a MusicCaps CSV has {list(REQUIRED)} at least "
+            f"(its header is {header})"
+        )
     sources = Sources(name=csv_path.stem, origin=display_path(csv_path.resolve()))
     index = index_audio(audio_dir)
     for line, row in rows:
@@ -90,13 +94,21 @@ def _row_item(row: dict[str, Any], index: dict[str, list[Path]], audio_dir: Path
     files = find_clip_files(index, ytid, start) if ytid else []
     if len(files) != 1:
         why = "no audio file" if not files else f"{len(files)} candidate files {[p.name for p in files[:4]]}"
-        return None, (f"{why} for ytid {ytid!r} in {display_path(audio_dir)} (looked for {ytid}.* and names "
-                      f"containing it)")
+        return None, (
+            f"{why} for ytid {ytid!r} in {display_path(audio_dir)} (looked for {ytid}.* and names containing it)"
+        )
     if end <= start:
         return None, f"end_s={end} is not after start_s={start}"
     extra = {k: _literal(v) if k in LITERAL_COLUMNS else v for k, v in row.items() if k != "caption"}
-    return SourceItem(path=files[0], id=ytid, text=" ".join(str(row["caption"] or "").split()) or None, offset=start,
-                      duration=end - start, clip=True, extra={**extra, "start_s": start, "end_s": end}), ""
+    return SourceItem(
+        path=files[0],
+        id=ytid,
+        text=" ".join(str(row["caption"] or "").split()) or None,
+        offset=start,
+        duration=end - start,
+        clip=True,
+        extra={**extra, "start_s": start, "end_s": end},
+    ), ""
 
 
 def index_audio(audio_dir: Path) -> dict[str, list[Path]]:
@@ -147,9 +159,11 @@ class MusicCapsCaptions(CaptionDataModule):
             first = "; ".join(f"{s['path']}: {s['reason']}" for s in skipped[:3])
             log.warning("skipped %d of %d MusicCaps rows (first: %s)", len(skipped), n_rows, first)
         if not clips:
-            raise DataError(f"none of the {n_rows} rows of {self.csv} has a readable audio file in {self.audio_dir} "
-                            f"(first: {skipped[0]['reason'] if skipped else 'the CSV has no rows'}); files must be "
-                            f"named by the row's ytid, e.g. <ytid>.wav (set data.audio_dir)")
+            raise DataError(
+                f"none of the {n_rows} rows of {self.csv} has a readable audio file in {self.audio_dir} "
+                f"(first: {skipped[0]['reason'] if skipped else 'the CSV has no rows'}); files must be "
+                f"named by the row's ytid, e.g. <ytid>.wav (set data.audio_dir)"
+            )
         return clips
 
 
@@ -159,11 +173,19 @@ def caption_clip(item: SourceItem) -> tuple[CaptionClip | None, str]:
     try:
         file_seconds = sf.info(str(item.path)).duration
     except (sf.LibsndfileError, RuntimeError) as e:
-        return None, (f"cannot be read by soundfile ({e}); the captioner reads wav/flac/ogg/mp3 files: convert it, "
-                      f"or prepare the CSV with data=musiccaps")
+        return None, (
+            f"cannot be read by soundfile ({e}); the captioner reads wav/flac/ogg/mp3 files: convert it, "
+            f"or prepare the CSV with data=musiccaps"
+        )
     offset, duration, _ = item.window(file_seconds)
     length = file_seconds - offset if duration is None else min(duration, file_seconds - offset)
     if length <= 0:
         return None, f"the file ({file_seconds:.1f} s) ends before the clip starts at {offset:g} s"
-    return CaptionClip(id=item.id, path=str(item.path), caption=item.text or "", offset=offset, duration=length,
-                       split=declared_side(item.extra, item.id)), ""
+    return CaptionClip(
+        id=item.id,
+        path=str(item.path),
+        caption=item.text or "",
+        offset=offset,
+        duration=length,
+        split=declared_side(item.extra, item.id),
+    ), ""

@@ -22,7 +22,6 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import numpy as np
 import soundfile as sf
 import torch
 
@@ -67,25 +66,87 @@ SPEAKERS: tuple[Speaker, ...] = (
 # Verbs come as (past, base) so that statements (past tense) and questions ("did ... base") agree
 # with every subject without any grammar machinery. Every verb fits every object (all objects are
 # things one can carry), and each thing has its own fitting adjectives, so no sentence is absurd.
-SUBJECTS = ["the old farmer", "my sister", "a young doctor", "the quiet teacher", "our neighbour",
-            "the little boy", "her grandmother", "the tired driver", "a friendly waiter",
-            "the new student", "his uncle", "the baker", "my best friend", "the captain"]
-VERBS = [("found", "find"), ("carried", "carry"), ("cleaned", "clean"), ("bought", "buy"),
-         ("sold", "sell"), ("borrowed", "borrow"), ("hid", "hide"), ("moved", "move"),
-         ("brought", "bring"), ("packed", "pack"), ("wrapped", "wrap"), ("picked up", "pick up")]
-OBJECTS = ["a red umbrella", "the wooden chair", "an old bicycle", "a basket of apples",
-           "a heavy suitcase", "a pair of boots", "the silver key", "a box of letters",
-           "the broken clock", "the map", "a warm blanket", "the yellow kite", "a loaf of bread"]
-PLACES = ["in the garden", "at the station", "near the river", "behind the school", "on the hill",
-          "by the harbour", "in the market", "at the library", "next to the bakery", "in the village"]
-PAST_TIMES = ["this morning", "last night", "yesterday", "on Sunday", "after lunch",
-              "before sunrise", "in the evening", "last winter", "at noon"]
+SUBJECTS = [
+    "the old farmer",
+    "my sister",
+    "a young doctor",
+    "the quiet teacher",
+    "our neighbour",
+    "the little boy",
+    "her grandmother",
+    "the tired driver",
+    "a friendly waiter",
+    "the new student",
+    "his uncle",
+    "the baker",
+    "my best friend",
+    "the captain",
+]
+VERBS = [
+    ("found", "find"),
+    ("carried", "carry"),
+    ("cleaned", "clean"),
+    ("bought", "buy"),
+    ("sold", "sell"),
+    ("borrowed", "borrow"),
+    ("hid", "hide"),
+    ("moved", "move"),
+    ("brought", "bring"),
+    ("packed", "pack"),
+    ("wrapped", "wrap"),
+    ("picked up", "pick up"),
+]
+OBJECTS = [
+    "a red umbrella",
+    "the wooden chair",
+    "an old bicycle",
+    "a basket of apples",
+    "a heavy suitcase",
+    "a pair of boots",
+    "the silver key",
+    "a box of letters",
+    "the broken clock",
+    "the map",
+    "a warm blanket",
+    "the yellow kite",
+    "a loaf of bread",
+]
+PLACES = [
+    "in the garden",
+    "at the station",
+    "near the river",
+    "behind the school",
+    "on the hill",
+    "by the harbour",
+    "in the market",
+    "at the library",
+    "next to the bakery",
+    "in the village",
+]
+PAST_TIMES = [
+    "this morning",
+    "last night",
+    "yesterday",
+    "on Sunday",
+    "after lunch",
+    "before sunrise",
+    "in the evening",
+    "last winter",
+    "at noon",
+]
 FUTURE_TIMES = ["tomorrow", "next week", "on Friday", "after dinner", "tonight", "in the spring"]
-THINGS = {"the road": ["wet", "dark", "empty", "busy"], "the water": ["cold", "warm", "calm", "deep"],
-          "the station": ["busy", "crowded", "quiet", "empty"], "the market": ["busy", "loud", "quiet"],
-          "the kitchen": ["warm", "dark", "quiet", "tidy"], "the sky": ["dark", "clear", "grey"],
-          "the train": ["late", "crowded", "slow"], "the soup": ["cold", "hot", "salty"],
-          "the music": ["loud", "quiet", "slow"], "the garden": ["green", "wet", "quiet"]}
+THINGS = {
+    "the road": ["wet", "dark", "empty", "busy"],
+    "the water": ["cold", "warm", "calm", "deep"],
+    "the station": ["busy", "crowded", "quiet", "empty"],
+    "the market": ["busy", "loud", "quiet"],
+    "the kitchen": ["warm", "dark", "quiet", "tidy"],
+    "the sky": ["dark", "clear", "grey"],
+    "the train": ["late", "crowded", "slow"],
+    "the soup": ["cold", "hot", "salty"],
+    "the music": ["loud", "quiet", "slow"],
+    "the garden": ["green", "wet", "quiet"],
+}
 DEGREES = ["very", "quite", "a little", "surprisingly", "rather"]
 
 TEMPLATES = [
@@ -116,9 +177,18 @@ def generate_sentences(n: int, seed: int = 0) -> list[str]:
         past, base = rng.choice(VERBS)
         thing = rng.choice(sorted(THINGS))
         text = rng.choice(TEMPLATES).format(
-            S=subject, S2=other, V=past, B=base, O=rng.choice(OBJECTS), P=rng.choice(PLACES),
-            T=rng.choice(PAST_TIMES), F=rng.choice(FUTURE_TIMES), X=thing,
-            A=rng.choice(THINGS[thing]), D=rng.choice(DEGREES))
+            S=subject,
+            S2=other,
+            V=past,
+            B=base,
+            O=rng.choice(OBJECTS),
+            P=rng.choice(PLACES),
+            T=rng.choice(PAST_TIMES),
+            F=rng.choice(FUTURE_TIMES),
+            X=thing,
+            A=rng.choice(THINGS[thing]),
+            D=rng.choice(DEGREES),
+        )
         text = text[0].upper() + text[1:]
         if text not in seen and 5 <= len(text.split()) <= 14:
             seen.add(text)
@@ -142,9 +212,11 @@ class _Job:
 def _plan(n_utterances: int, seed: int) -> list[_Job]:
     """Assign sentences to speakers round-robin and hold out each speaker's last few for val."""
     if n_utterances < 2 * len(SPEAKERS):
-        raise ConfigError(f"n_utterances={n_utterances} is too small: every one of the {len(SPEAKERS)} "
-                         f"speakers needs at least one train and one val utterance "
-                         f"(use n_utterances >= {2 * len(SPEAKERS)})")
+        raise ConfigError(
+            f"n_utterances={n_utterances} is too small: every one of the {len(SPEAKERS)} "
+            f"speakers needs at least one train and one val utterance "
+            f"(use n_utterances >= {2 * len(SPEAKERS)})"
+        )
     texts = generate_sentences(n_utterances, seed)
     per_speaker: dict[str, list[tuple[int, str]]] = {s.name: [] for s in SPEAKERS}
     for i, text in enumerate(texts):
@@ -166,8 +238,12 @@ def _corpus_hash(jobs: list[_Job], sample_rate: int) -> str:
     The espeak-ng version is left out on purpose: reading it would run espeak-ng on every cache
     hit, and the corpus only needs to be self-consistent, not identical across installs.
     """
-    settings = {"recipe": RECIPE_VERSION, "sample_rate": sample_rate, "trim": [TRIM_DB, TRIM_PAD_S],
-                "jobs": [[j.id, asdict(j.speaker), j.text, j.split] for j in jobs]}
+    settings = {
+        "recipe": RECIPE_VERSION,
+        "sample_rate": sample_rate,
+        "trim": [TRIM_DB, TRIM_PAD_S],
+        "jobs": [[j.id, asdict(j.speaker), j.text, j.split] for j in jobs],
+    }
     return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:10]
 
 
@@ -178,8 +254,18 @@ def _render(exe: str, job: _Job, out_dir: Path, sample_rate: int) -> int:
         return sf.info(str(final)).frames
     final.parent.mkdir(parents=True, exist_ok=True)
     s = job.speaker
-    wav = torch.from_numpy(speak(exe, job.text, final.with_name(final.stem + ".espeak.wav"), s.voice, s.pitch, s.speed,
-                                 sample_rate, s.amplitude))[None]
+    wav = torch.from_numpy(
+        speak(
+            exe,
+            job.text,
+            final.with_name(final.stem + ".espeak.wav"),
+            s.voice,
+            s.pitch,
+            s.speed,
+            sample_rate,
+            s.amplitude,
+        )
+    )[None]
     # Write under a temporary name and rename, so a killed run never leaves a truncated final WAV.
     tmp = final.with_name(final.stem + ".partial.wav")
     save_audio(tmp, wav, sample_rate)
@@ -191,8 +277,13 @@ def _run_all(fn: Callable[[_Job], int], jobs: list[_Job], workers: int, progress
     """Run ``fn`` over ``jobs`` on a thread pool; threads suffice because the work is a subprocess."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    bar = Progress(TextColumn("synthesising embedded corpus"), BarColumn(), MofNCompleteColumn(),
-                   TimeRemainingColumn(), disable=not progress)
+    bar = Progress(
+        TextColumn("synthesising embedded corpus"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        disable=not progress,
+    )
     lengths: dict[str, int] = {}
     pool = ThreadPoolExecutor(max_workers=max(1, workers))
     try:
@@ -208,8 +299,14 @@ def _run_all(fn: Callable[[_Job], int], jobs: list[_Job], workers: int, progress
     return lengths
 
 
-def synthesize_corpus(root: str | Path, n_utterances: int = N_UTTERANCES, sample_rate: int = 16000, seed: int = 0,
-                      workers: int = 2, progress: bool = True) -> Path:
+def synthesize_corpus(
+    root: str | Path,
+    n_utterances: int = N_UTTERANCES,
+    sample_rate: int = 16000,
+    seed: int = 0,
+    workers: int = 2,
+    progress: bool = True,
+) -> Path:
     """Build (or reuse) the embedded corpus under ``root/embedded-<hash>/`` and return its manifest.
 
     The manifest has one row per utterance with relative ``path``, ``duration``, ``id``,
@@ -224,7 +321,15 @@ def synthesize_corpus(root: str | Path, n_utterances: int = N_UTTERANCES, sample
         return manifest
     exe = find_espeak()
     lengths = _run_all(lambda job: _render(exe, job, out_dir, sample_rate), jobs, workers, progress)
-    rows = [Utterance(path=j.path, duration=round(lengths[j.id] / sample_rate, 4), id=j.id,
-                      speaker=j.speaker.name, text=j.text, extra={"split": j.split, "voice": j.speaker.voice})
-            for j in jobs]
+    rows = [
+        Utterance(
+            path=j.path,
+            duration=round(lengths[j.id] / sample_rate, 4),
+            id=j.id,
+            speaker=j.speaker.name,
+            text=j.text,
+            extra={"split": j.split, "voice": j.speaker.voice},
+        )
+        for j in jobs
+    ]
     return write_manifest(manifest, rows)

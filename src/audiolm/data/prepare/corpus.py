@@ -9,9 +9,9 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from pathlib import Path
 
+from audiolm.data.corpora.musiccaps import read_musiccaps
 from audiolm.data.corpora.speech import N_UTTERANCES, synthesize_corpus
 from audiolm.data.prepare.pipeline import PrepareOptions, prepare
-from audiolm.data.corpora.musiccaps import read_musiccaps
 from audiolm.data.prepare.sources import Sources, read_media_list, scan_folder
 from audiolm.errors import DataError, MissingFileError
 
@@ -26,8 +26,16 @@ class EmbeddedCorpus(Corpus):
     """The synthetic espeak-ng speech corpus (``data=synthetic``; see ``audiolm.data.corpora.speech``),
     synthesised once and cached."""
 
-    def __init__(self, root: str, n_utterances: int = N_UTTERANCES, sample_rate: int = 16000, seed: int = 0, workers: int = 2):
-        self.root, self.n_utterances, self.sample_rate, self.seed, self.workers = root, n_utterances, sample_rate, seed, workers
+    def __init__(
+        self, root: str, n_utterances: int = N_UTTERANCES, sample_rate: int = 16000, seed: int = 0, workers: int = 2
+    ):
+        self.root, self.n_utterances, self.sample_rate, self.seed, self.workers = (
+            root,
+            n_utterances,
+            sample_rate,
+            seed,
+            workers,
+        )
 
     def manifest(self) -> Path:
         return synthesize_corpus(self.root, self.n_utterances, self.sample_rate, self.seed, self.workers)
@@ -42,11 +50,15 @@ class ManifestCorpus(Corpus):
 
     def manifest(self) -> Path:
         if not self.path.is_file():
-            raise MissingFileError(f"manifest not found: {self.path}. Set data.path to a JSON-lines "
-                                    f"file with one {{\"path\": ..., \"duration\": ...}} object per line.")
+            raise MissingFileError(
+                f"manifest not found: {self.path}. Set data.path to a JSON-lines "
+                f'file with one {{"path": ..., "duration": ...}} object per line.'
+            )
         if self.path.suffix.lower() == ".csv":
-            raise DataError(f"{self.path} is a CSV; data=manifest reads a prepared JSON-lines manifest. To prepare "
-                            f"the media files a CSV lists, use data=media data.path={self.path}")
+            raise DataError(
+                f"{self.path} is a CSV; data=manifest reads a prepared JSON-lines manifest. To prepare "
+                f"the media files a CSV lists, use data=media data.path={self.path}"
+            )
         return self.path
 
 
@@ -92,8 +104,9 @@ class MusicCapsCorpus(PreparedCorpus):
     """MusicCaps-format captions (``ytid,start_s,end_s,caption,...``) over local audio in ``audio_dir``, read by
     ``audiolm.data.corpora.musiccaps.read_musiccaps`` (its docstring has the file-matching rule)."""
 
-    def __init__(self, csv: str, audio_dir: str, cache_dir: str, prepare: PrepareOptions | None = None,
-                 progress: bool = True):
+    def __init__(
+        self, csv: str, audio_dir: str, cache_dir: str, prepare: PrepareOptions | None = None, progress: bool = True
+    ):
         super().__init__(cache_dir, prepare, progress)
         self.csv, self.audio_dir = Path(csv), Path(audio_dir)
 

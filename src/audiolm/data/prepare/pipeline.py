@@ -38,9 +38,9 @@ import soundfile as sf
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from audiolm.audio.loudness import ABSOLUTE_GATE_LUFS, LoudnessMeter
-from audiolm.data.manifest import Utterance, write_manifest
 from audiolm.audio.media import display_path, open_media
 from audiolm.audio.segment import Cutter, Segment
+from audiolm.data.manifest import Utterance, write_manifest
 from audiolm.data.prepare.sources import SourceItem, Sources
 from audiolm.data.tokens.store import canonical_json, write_json
 from audiolm.errors import ConfigError, DataError
@@ -67,23 +67,41 @@ class PrepareOptions:
     max_utterance_seconds: float = 30.0  # transcribed files up to this long stay one utterance
 
     def __post_init__(self) -> None:
-        checks = {"split": self.split in ("fixed", "silence"), "format": self.format in FORMATS,
-                  "segment_seconds": self.segment_seconds > 0, "min_segment_seconds": self.min_segment_seconds >= 0,
-                  "min_silence_seconds": self.min_silence_seconds > 0, "silence_db": self.silence_db > 0,
-                  "min_voiced_share": 0 <= self.min_voiced_share <= 1,
-                  "sample_rate": self.sample_rate is None or self.sample_rate > 0,
-                  "max_utterance_seconds": self.max_utterance_seconds > 0}
+        checks = {
+            "split": self.split in ("fixed", "silence"),
+            "format": self.format in FORMATS,
+            "segment_seconds": self.segment_seconds > 0,
+            "min_segment_seconds": self.min_segment_seconds >= 0,
+            "min_silence_seconds": self.min_silence_seconds > 0,
+            "silence_db": self.silence_db > 0,
+            "min_voiced_share": 0 <= self.min_voiced_share <= 1,
+            "sample_rate": self.sample_rate is None or self.sample_rate > 0,
+            "max_utterance_seconds": self.max_utterance_seconds > 0,
+        }
         bad = [k for k, ok in checks.items() if not ok]
         if bad:
-            hints = {"split": "fixed or silence", "format": "flac or wav", "min_voiced_share": "in [0, 1]",
-                     "sample_rate": "a positive rate or null"}
-            raise ConfigError("; ".join(f"data.prepare.{k}={getattr(self, k)!r} is invalid "
-                                        f"(expected {hints.get(k, 'a positive number')})" for k in bad))
+            hints = {
+                "split": "fixed or silence",
+                "format": "flac or wav",
+                "min_voiced_share": "in [0, 1]",
+                "sample_rate": "a positive rate or null",
+            }
+            raise ConfigError(
+                "; ".join(
+                    f"data.prepare.{k}={getattr(self, k)!r} is invalid (expected {hints.get(k, 'a positive number')})"
+                    for k in bad
+                )
+            )
 
 
 def corpus_dir(sources: Sources, cache_dir: str | Path, options: PrepareOptions) -> Path:
-    identity = {"recipe": RECIPE_VERSION, "options": asdict(options), "items": [i.identity() for i in sources.items],
-                "skipped": sources.skipped, "warnings": sources.warnings}
+    identity = {
+        "recipe": RECIPE_VERSION,
+        "options": asdict(options),
+        "items": [i.identity() for i in sources.items],
+        "skipped": sources.skipped,
+        "warnings": sources.warnings,
+    }
     digest = hashlib.sha256(canonical_json(identity).encode()).hexdigest()[:12]
     return Path(cache_dir) / f"{_slug(sources.name)[-40:]}-{digest}"
 
@@ -96,8 +114,9 @@ def item_key(item: SourceItem) -> str:
     return f"{_slug(item.id)[-60:]}-{hashlib.sha256(canonical_json(item.identity()).encode()).hexdigest()[:10]}"
 
 
-def prepare(sources: Sources, cache_dir: str | Path, options: PrepareOptions | None = None,
-            progress: bool = True) -> Path:
+def prepare(
+    sources: Sources, cache_dir: str | Path, options: PrepareOptions | None = None, progress: bool = True
+) -> Path:
     """Prepare (or reuse) the corpus of ``sources`` under ``cache_dir`` and return its manifest.
 
     Raises ``DataError`` when nothing usable is left; the report then says why for every file.
@@ -108,8 +127,10 @@ def prepare(sources: Sources, cache_dir: str | Path, options: PrepareOptions | N
     if manifest.is_file():
         return manifest
     if not sources.items and not sources.skipped:
-        raise DataError(f"no media files in {sources.origin}" + (f" (ignored {len(sources.ignored)} other files, "
-                        f"e.g. {sources.ignored[:3]})" if sources.ignored else ""))
+        raise DataError(
+            f"no media files in {sources.origin}"
+            + (f" (ignored {len(sources.ignored)} other files, e.g. {sources.ignored[:3]})" if sources.ignored else "")
+        )
     out.mkdir(parents=True, exist_ok=True)
     with (out / ".lock").open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # a second process (another DDP rank) waits, then finds it done
@@ -121,8 +142,10 @@ def prepare(sources: Sources, cache_dir: str | Path, options: PrepareOptions | N
         rows = [Utterance(**row) for part in parts for row in part["rows"]]
         if not rows:
             c = report["counts"]
-            raise DataError(f"no usable audio in {sources.origin}: {c['files_skipped']} file(s) skipped, "
-                            f"{c['segments_dropped']} segment(s) dropped ({_reasons(c)}); details in {out / REPORT}")
+            raise DataError(
+                f"no usable audio in {sources.origin}: {c['files_skipped']} file(s) skipped, "
+                f"{c['segments_dropped']} segment(s) dropped ({_reasons(c)}); details in {out / REPORT}"
+            )
         write_manifest(manifest, rows)
     return manifest
 
@@ -158,8 +181,15 @@ def _measure(item: SourceItem, options: PrepareOptions) -> tuple[LoudnessMeter, 
         meter = LoudnessMeter(rate)
         for block in media.blocks(rate, offset, duration):
             meter.add(block)
-        info = {"rate": rate, "offset": offset, "duration": duration, "how": how, "backend": media.backend,
-                "source_rate": media.sample_rate, "channels": media.channels}
+        info = {
+            "rate": rate,
+            "offset": offset,
+            "duration": duration,
+            "how": how,
+            "backend": media.backend,
+            "source_rate": media.sample_rate,
+            "channels": media.channels,
+        }
         return meter, info, media.stopped_early
 
 
@@ -190,16 +220,35 @@ def process_item(item: SourceItem, out: Path, options: PrepareOptions) -> dict[s
     rule, text = "whole", item.text
     if item.text is not None and n / rate > options.max_utterance_seconds:
         rule, text = options.split, None
-        part["warnings"].append(f"transcribed file is {n / rate:.1f} s > data.prepare.max_utterance_seconds="
-                                f"{options.max_utterance_seconds:g}: cut into segments and its text dropped (a text "
-                                f"cannot be split without an alignment; split the file into utterances to keep it)")
+        part["warnings"].append(
+            f"transcribed file is {n / rate:.1f} s > data.prepare.max_utterance_seconds="
+            f"{options.max_utterance_seconds:g}: cut into segments and its text dropped (a text "
+            f"cannot be split without an alignment; split the file into utterances to keep it)"
+        )
     elif item.text is None:
         rule = options.split
-    cutter = Cutter(rate, max(loudness - options.silence_db, ABSOLUTE_GATE_LUFS), options.segment_seconds,
-                    options.min_segment_seconds, options.min_silence_seconds)
-    keep = _Keeper(item, out, options, part, text, gain_db, info["offset"], {
-        "source_path": where, "loudness_lufs": round(loudness, 2), "gain_db": round(gain_db, 2),
-        **({"clip": info["how"]} if info["how"] else {})})
+    cutter = Cutter(
+        rate,
+        max(loudness - options.silence_db, ABSOLUTE_GATE_LUFS),
+        options.segment_seconds,
+        options.min_segment_seconds,
+        options.min_silence_seconds,
+    )
+    keep = _Keeper(
+        item,
+        out,
+        options,
+        part,
+        text,
+        gain_db,
+        info["offset"],
+        {
+            "source_path": where,
+            "loudness_lufs": round(loudness, 2),
+            "gain_db": round(gain_db, 2),
+            **({"clip": info["how"]} if info["how"] else {}),
+        },
+    )
     try:
         with open_media(item.path) as media:
             blocks = media.blocks(rate, info["offset"], info["duration"], max_samples=n)
@@ -229,18 +278,30 @@ class _Keeper:
         if seg.duration < opts.min_segment_seconds:
             reason = f"too short: {seg.duration:.2f} s < data.prepare.min_segment_seconds={opts.min_segment_seconds:g}"
         elif seg.voiced_share < opts.min_voiced_share:
-            reason = (f"mostly silent: {seg.voiced_share:.0%} non-silent < data.prepare.min_voiced_share="
-                      f"{opts.min_voiced_share:g}")
+            reason = (
+                f"mostly silent: {seg.voiced_share:.0%} non-silent < data.prepare.min_voiced_share="
+                f"{opts.min_voiced_share:g}"
+            )
         if reason:
             self.part["dropped"].append({"start": start, "duration": round(seg.duration, 3), "reason": reason})
             return
         item = self.item
         rel = Path("segments") / item_key(item) / f"{k:04d}.{opts.format}"
         write_segment(self.out / rel, seg.samples * np.float32(10 ** (self.gain_db / 20)), seg.rate, opts.format)
-        utt = Utterance(path=str(rel), duration=round(seg.duration, 6), speaker=item.speaker, text=self.text or "",
-                        id=item.id if self.text is not None else f"{item.id}#{k:04d}",
-                        extra={**item.extra, **({"group": item.group} if item.group else {}), **self.extra,
-                               "source_start": start, "voiced_share": round(seg.voiced_share, 3)})
+        utt = Utterance(
+            path=str(rel),
+            duration=round(seg.duration, 6),
+            speaker=item.speaker,
+            text=self.text or "",
+            id=item.id if self.text is not None else f"{item.id}#{k:04d}",
+            extra={
+                **item.extra,
+                **({"group": item.group} if item.group else {}),
+                **self.extra,
+                "source_start": start,
+                "voiced_share": round(seg.voiced_share, 3),
+            },
+        )
         self.part["rows"].append(dataclasses.asdict(utt))
 
 
@@ -262,12 +323,25 @@ def build_report(sources: Sources, options: PrepareOptions, parts: list[dict[str
     dropped = [{"source_path": p["source"], **d} for p in parts for d in p["dropped"]]
     warnings = [*sources.warnings, *({"path": p["source"], "message": w} for p in parts for w in p["warnings"])]
     rows = [r for p in parts for r in p["rows"]]
-    counts = {"files": len(sources.items), "files_used": sum(bool(p["rows"]) for p in parts),
-              "files_skipped": len(skipped), "segments": len(rows), "segments_dropped": len(dropped),
-              "hours": round(sum(r["duration"] for r in rows) / 3600, 4),
-              "skipped_by_reason": dict(Counter(_kind(s["reason"]) for s in skipped)),
-              "dropped_by_reason": dict(Counter(_kind(d["reason"]) for d in dropped)),
-              "warnings": len(warnings), "ignored_files": len(sources.ignored)}
-    return {"origin": sources.origin, "recipe": RECIPE_VERSION, "options": asdict(options), "counts": counts,
-            "skipped_files": skipped, "dropped_segments": dropped, "warnings": warnings,
-            "ignored_files": sources.ignored[:200]}
+    counts = {
+        "files": len(sources.items),
+        "files_used": sum(bool(p["rows"]) for p in parts),
+        "files_skipped": len(skipped),
+        "segments": len(rows),
+        "segments_dropped": len(dropped),
+        "hours": round(sum(r["duration"] for r in rows) / 3600, 4),
+        "skipped_by_reason": dict(Counter(_kind(s["reason"]) for s in skipped)),
+        "dropped_by_reason": dict(Counter(_kind(d["reason"]) for d in dropped)),
+        "warnings": len(warnings),
+        "ignored_files": len(sources.ignored),
+    }
+    return {
+        "origin": sources.origin,
+        "recipe": RECIPE_VERSION,
+        "options": asdict(options),
+        "counts": counts,
+        "skipped_files": skipped,
+        "dropped_segments": dropped,
+        "warnings": warnings,
+        "ignored_files": sources.ignored[:200],
+    }

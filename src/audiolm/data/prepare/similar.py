@@ -30,8 +30,9 @@ def similar_utterances(rows: list[Utterance], k: int) -> list[list[str]]:
 
     Rows without a speaker have no neighbours. Each file is read once.
     """
-    mfcc = torchaudio.transforms.MFCC(sample_rate=SAMPLE_RATE, n_mfcc=20,
-                                      melkwargs={"n_fft": 400, "hop_length": 160, "n_mels": 40})
+    mfcc = torchaudio.transforms.MFCC(
+        sample_rate=SAMPLE_RATE, n_mfcc=20, melkwargs={"n_fft": 400, "hop_length": 160, "n_mels": 40}
+    )
     by_speaker: dict[str, list[int]] = defaultdict(list)
     for i, r in enumerate(rows):
         if r.speaker:
@@ -40,13 +41,17 @@ def similar_utterances(rows: list[Utterance], k: int) -> list[list[str]]:
     for members in by_speaker.values():
         if len(members) < 2:
             continue
-        feats = torch.stack([mfcc_summary(load_audio(rows[i].path, SAMPLE_RATE, rows[i].offset, rows[i].duration), mfcc)
-                             for i in members])
+        feats = torch.stack(
+            [
+                mfcc_summary(load_audio(rows[i].path, SAMPLE_RATE, rows[i].offset, rows[i].duration), mfcc)
+                for i in members
+            ]
+        )
         feats = (feats - feats.mean(0)) / feats.std(0, unbiased=False).clamp_min(1e-6)  # each statistic weighs alike
         feats = torch.nn.functional.normalize(feats, dim=-1)
         sim = feats @ feats.T
         sim.fill_diagonal_(float("-inf"))
         best = sim.topk(min(k, len(members) - 1), dim=-1).indices
-        for row, picks in zip(members, best.tolist()):
+        for row, picks in zip(members, best.tolist(), strict=True):
             out[row] = [rows[members[j]].id for j in picks]
     return out

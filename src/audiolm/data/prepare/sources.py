@@ -1,4 +1,5 @@
-"""What to prepare: the media files of a folder or of a CSV/JSONL list (MusicCaps CSVs: ``audiolm.data.corpora.musiccaps``).
+"""What to prepare: the media files of a folder or of a CSV/JSONL list (MusicCaps CSVs:
+``audiolm.data.corpora.musiccaps``).
 
 Each reader turns its input into ``SourceItem``s (a media file, optionally a window of it, with
 speaker, group, transcript and extra columns) plus the problems it met while listing, so that the
@@ -47,9 +48,18 @@ class SourceItem:
             stamp = f"{st.st_size}:{st.st_mtime_ns}"
         except OSError:
             stamp = "missing"
-        return {"path": display_path(self.path.resolve()), "stamp": stamp, "id": self.id, "speaker": self.speaker,
-                "group": self.group, "text": self.text, "offset": self.offset, "duration": self.duration,
-                "clip": self.clip, "extra": self.extra}
+        return {
+            "path": display_path(self.path.resolve()),
+            "stamp": stamp,
+            "id": self.id,
+            "speaker": self.speaker,
+            "group": self.group,
+            "text": self.text,
+            "offset": self.offset,
+            "duration": self.duration,
+            "clip": self.clip,
+            "extra": self.extra,
+        }
 
     def window(self, file_seconds: float | None) -> tuple[float, float | None, str]:
         """(offset, duration, how) to read from the file: a clip is cut from its file unless the file already
@@ -76,9 +86,15 @@ def read_transcript(path: Path, sources: Sources) -> str:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as e:
         text = raw.decode("utf-8", errors="replace").lstrip("\ufeff")
-        sources.warnings.append({"path": display_path(path), "message": (
-            f"transcript is not valid UTF-8 (byte 0x{raw[e.start]:02x} at offset {e.start}); undecodable bytes "
-            f"were replaced by U+FFFD. Re-save it as UTF-8 to keep those characters.")})
+        sources.warnings.append(
+            {
+                "path": display_path(path),
+                "message": (
+                    f"transcript is not valid UTF-8 (byte 0x{raw[e.start]:02x} at offset {e.start}); undecodable bytes "
+                    f"were replaced by U+FFFD. Re-save it as UTF-8 to keep those characters."
+                ),
+            }
+        )
     return " ".join(text.split())
 
 
@@ -110,8 +126,10 @@ def scan_folder(root: str | Path, exclude: Path | None = None) -> Sources:
     """Every media file under ``root`` (except under ``exclude``, e.g. the prepared cache)."""
     root = Path(root)
     if not root.is_dir():
-        raise MissingFileError(f"data folder not found: {root}. Set data.root=/path/to/audio (a folder of audio or "
-                               f"video files; sub-folders {{group}}/{{speaker}}/ name groups and speakers).")
+        raise MissingFileError(
+            f"data folder not found: {root}. Set data.root=/path/to/audio (a folder of audio or "
+            f"video files; sub-folders {{group}}/{{speaker}}/ name groups and speakers)."
+        )
     excluded = exclude.resolve() if exclude is not None else None
     sources = Sources(name=root.resolve().name or "root", origin=display_path(root.resolve()))
     for path in sorted(p for p in root.rglob("*") if p.is_file()):
@@ -126,8 +144,15 @@ def scan_folder(root: str | Path, exclude: Path | None = None) -> Sources:
         rel = path.relative_to(root)
         folders = [display_path(p) for p in rel.parent.parts]
         group, speaker = (folders[0], folders[1]) if len(folders) >= 2 else ("", folders[0] if folders else "")
-        sources.items.append(SourceItem(path=path, id=display_path(rel.with_suffix("")), speaker=speaker, group=group,
-                                        text=_sidecar_text(path, sources)))
+        sources.items.append(
+            SourceItem(
+                path=path,
+                id=display_path(rel.with_suffix("")),
+                speaker=speaker,
+                group=group,
+                text=_sidecar_text(path, sources),
+            )
+        )
     unique_ids(sources.items)
     return sources
 
@@ -168,8 +193,10 @@ def read_media_list(path: str | Path) -> Sources:
     ``duration`` (seconds); every other column is kept in the manifest as an extra."""
     path = Path(path)
     if not path.is_file():
-        raise MissingFileError(f"media list not found: {path}. Set data.path=/path/to/list.csv (or .jsonl) with a "
-                               f"'path' column naming one audio or video file per row.")
+        raise MissingFileError(
+            f"media list not found: {path}. Set data.path=/path/to/list.csv (or .jsonl) with a "
+            f"'path' column naming one audio or video file per row."
+        )
     sources = Sources(name=path.stem, origin=display_path(path.resolve()))
     for line, row in read_rows(path):
         where = f"{display_path(path)}:{line}"
@@ -189,10 +216,17 @@ def read_media_list(path: str | Path) -> Sources:
             sources.skipped.append({"path": where, "reason": str(e)})
             continue
         used = {column, "id", "speaker", "group", "offset", "duration", *TEXT_COLUMNS}
-        sources.items.append(SourceItem(
-            path=media, id=str(row.get("id") or display_path(Path(str(row[column])).with_suffix(""))),
-            speaker=str(row.get("speaker") or ""), group=str(row.get("group") or ""),
-            text=" ".join(str(row[text_col]).split()) if text_col else _sidecar_text(media, sources),
-            offset=offset, duration=duration, extra={k: v for k, v in row.items() if k not in used}))
+        sources.items.append(
+            SourceItem(
+                path=media,
+                id=str(row.get("id") or display_path(Path(str(row[column])).with_suffix(""))),
+                speaker=str(row.get("speaker") or ""),
+                group=str(row.get("group") or ""),
+                text=" ".join(str(row[text_col]).split()) if text_col else _sidecar_text(media, sources),
+                offset=offset,
+                duration=duration,
+                extra={k: v for k, v in row.items() if k not in used},
+            )
+        )
     unique_ids(sources.items)
     return sources

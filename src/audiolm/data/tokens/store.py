@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
+
 from audiolm.errors import DataError, MissingFileError, StoreError
 
 log = logging.getLogger(__name__)
@@ -41,8 +42,17 @@ CODEC_STATE = "codec_state.safetensors"
 REPORT = "tokenize_report.json"
 _SHARD_RE = re.compile(r"^shard-(\d{5})\.(npy|json)$")
 # meta.json fields that must agree between a store and the run that opens or extends it.
-IDENTITY = ("format_version", "key", "codec", "n_codebooks", "codebook_size", "frame_rate", "sample_rate",
-            "dtype", "corpus")
+IDENTITY = (
+    "format_version",
+    "key",
+    "codec",
+    "n_codebooks",
+    "codebook_size",
+    "frame_rate",
+    "sample_rate",
+    "dtype",
+    "corpus",
+)
 
 
 def canonical_json(obj: Any) -> str:
@@ -93,13 +103,17 @@ def check_meta(path: Path, have: dict[str, Any], want: dict[str, Any], fields: t
         if f == "codec" and isinstance(have.get(f), dict):
             a, b = have[f], want[f]
             keys = sorted(k for k in set(a) | set(b) if canonical_json(a.get(k)) != canonical_json(b.get(k)))
-            lines += [f"  codec.{k}: store has {a.get(k, '<missing>')!r}, this run has {b.get(k, '<missing>')!r}"
-                      for k in keys]
+            lines += [
+                f"  codec.{k}: store has {a.get(k, '<missing>')!r}, this run has {b.get(k, '<missing>')!r}"
+                for k in keys
+            ]
         else:
             lines.append(f"  {f}: store has {have.get(f, '<missing>')!r}, this run has {want[f]!r}")
-    raise DataError(f"token store {path} does not match this run:\n" + "\n".join(lines) + "\n"
-                     f"It was written with another codec config, corpus or store format; codes are never mixed. "
-                     f"Delete {path} to re-tokenise, or use another store root.")
+    raise DataError(
+        f"token store {path} does not match this run:\n" + "\n".join(lines) + "\n"
+        f"It was written with another codec config, corpus or store format; codes are never mixed. "
+        f"Delete {path} to re-tokenise, or use another store root."
+    )
 
 
 def _fsync_dir(path: Path) -> None:
@@ -152,16 +166,20 @@ class TokenStore:
     def __init__(self, path: str | Path, expect_config: dict[str, Any] | None = None, allow_incomplete: bool = False):
         self.path = Path(path)
         if not (self.path / META).is_file():
-            raise MissingFileError(f"no token store at {self.path} ({META} missing). Build it with "
-                                    f"`python -m audiolm.cli.tokenize --manifest M --store-root R --codec-config C`.")
+            raise MissingFileError(
+                f"no token store at {self.path} ({META} missing). Build it with "
+                f"`python -m audiolm.cli.tokenize --manifest M --store-root R --codec-config C`."
+            )
         self.meta = read_meta(self.path)
         check_meta(self.path, self.meta, {"format_version": FORMAT_VERSION})
         if expect_config is not None:
             want = json.loads(canonical_json(expect_config))
             check_meta(self.path, self.meta, {"key": store_key(want), "codec": want})
         if not self.meta.get("complete") and not allow_incomplete:
-            raise StoreError(f"token store {self.path} is incomplete (tokenisation was interrupted). Rerun "
-                               f"`python -m audiolm.cli.tokenize` with the same manifest and codec; it resumes.")
+            raise StoreError(
+                f"token store {self.path} is incomplete (tokenisation was interrupted). Rerun "
+                f"`python -m audiolm.cli.tokenize` with the same manifest and codec; it resumes."
+            )
         self.dtype = np.dtype(self.meta["dtype"])
         self.entries: list[dict[str, Any]] = []
         self._shard_frames: dict[int, int] = {}  # shard number -> frames its index lists, for the size check
@@ -190,13 +208,17 @@ class TokenStore:
         if n not in self._maps:
             data_path = _shard_paths(self.path, n)[0]
             if not data_path.is_file():
-                raise MissingFileError(f"{data_path} is missing but its index exists; the store is damaged. "
-                                        f"Delete {self.path} to re-tokenise.")
+                raise MissingFileError(
+                    f"{data_path} is missing but its index exists; the store is damaged. "
+                    f"Delete {self.path} to re-tokenise."
+                )
             arr = np.load(data_path, mmap_mode="r")
             want = self._shard_frames[n] * self.n_codebooks
             if arr.ndim != 1 or arr.shape[0] != want or arr.dtype != self.dtype:
-                raise ValueError(f"{data_path} holds {arr.dtype}{list(arr.shape)}, its index says "
-                                 f"{self.dtype}[{want}]; the store is damaged. Delete {self.path} to re-tokenise.")
+                raise ValueError(
+                    f"{data_path} holds {arr.dtype}{list(arr.shape)}, its index says "
+                    f"{self.dtype}[{want}]; the store is damaged. Delete {self.path} to re-tokenise."
+                )
             self._maps[n] = arr
         return self._maps[n]
 
@@ -206,7 +228,7 @@ class TokenStore:
             raise IndexError(f"item {i} out of range for a store of {len(self)} items")
         e = self.entries[i]
         q = self.n_codebooks
-        flat = self._shard(e["shard"])[e["frame_offset"] * q:(e["frame_offset"] + e["n_frames"]) * q]
+        flat = self._shard(e["shard"])[e["frame_offset"] * q : (e["frame_offset"] + e["n_frames"]) * q]
         return flat.reshape(q, e["n_frames"])
 
     def load_codec_state(self) -> dict[str, torch.Tensor]:
@@ -219,8 +241,10 @@ class TokenStore:
         return {**self.__dict__, "_maps": {}}
 
     def __repr__(self) -> str:
-        return (f"TokenStore({str(self.path)!r}, items={len(self)}, frames={self.frames_total}, "
-                f"Q={self.n_codebooks}, K={self.codebook_size}, complete={bool(self.meta.get('complete'))})")
+        return (
+            f"TokenStore({str(self.path)!r}, items={len(self)}, frames={self.frames_total}, "
+            f"Q={self.n_codebooks}, K={self.codebook_size}, complete={bool(self.meta.get('complete'))})"
+        )
 
 
 class StoreWriter:
@@ -297,13 +321,17 @@ class StoreWriter:
             raise ValueError(f"utterance id {row['id']!r} is already in {self.path}; ids must be unique")
         codes = np.asarray(codes)
         if codes.ndim != 2 or codes.shape[0] != self.n_codebooks or codes.shape[1] < 1:
-            raise ValueError(f"codes for {row['id']!r} have shape {list(codes.shape)}, expected "
-                             f"[Q={self.n_codebooks}, F>=1]; the codec breaks its own n_codebooks")
+            raise ValueError(
+                f"codes for {row['id']!r} have shape {list(codes.shape)}, expected "
+                f"[Q={self.n_codebooks}, F>=1]; the codec breaks its own n_codebooks"
+            )
         lo, hi = int(codes.min()), int(codes.max())
         if lo < 0 or hi >= self.codebook_size:
             # Cast to the store dtype would wrap silently: a codec bug, not a bad file.
-            raise ValueError(f"codes for {row['id']!r} span [{lo}, {hi}], outside [0, {self.codebook_size}); "
-                             f"the codec breaks its own codebook_size")
+            raise ValueError(
+                f"codes for {row['id']!r} span [{lo}, {hi}], outside [0, {self.codebook_size}); "
+                f"the codec breaks its own codebook_size"
+            )
         self._rows.append(row)
         self._codes.append(np.ascontiguousarray(codes, dtype=self.dtype))
         self.done_ids.add(row["id"])
@@ -316,9 +344,15 @@ class StoreWriter:
             return
         data_path, index_path = _shard_paths(self.path, self._next_shard)
         index, offset = [], 0
-        for row, c in zip(self._rows, self._codes):
-            index.append({"id": row["id"], "n_frames": int(c.shape[1]), "frame_offset": offset,
-                          **{k: v for k, v in row.items() if k != "id"}})
+        for row, c in zip(self._rows, self._codes, strict=True):
+            index.append(
+                {
+                    "id": row["id"],
+                    "n_frames": int(c.shape[1]),
+                    "frame_offset": offset,
+                    **{k: v for k, v in row.items() if k != "id"},
+                }
+            )
             offset += c.shape[1]
         flat = np.concatenate([c.reshape(-1) for c in self._codes])  # each [Q, F] in C order, back to back
         _atomic_write(data_path, lambda f: np.save(f, flat, allow_pickle=False))

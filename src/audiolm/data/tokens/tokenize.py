@@ -20,8 +20,16 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from audiolm.audio.io import load_audio
 from audiolm.codecs.base import AudioCodec
 from audiolm.data.manifest import Utterance, read_manifest
-from audiolm.data.tokens.store import (REPORT, StoreWriter, TokenStore, canonical_json, check_meta, read_meta, store_meta,
-                                write_json)
+from audiolm.data.tokens.store import (
+    REPORT,
+    StoreWriter,
+    TokenStore,
+    canonical_json,
+    check_meta,
+    read_meta,
+    store_meta,
+    write_json,
+)
 from audiolm.errors import DataError, StoreError
 
 log = logging.getLogger(__name__)
@@ -42,8 +50,10 @@ def _check_unique(rows: list[Utterance], manifest: Path) -> None:
             dup.append(r.id)
         seen.add(r.id)
     if dup:
-        raise DataError(f"{manifest}: {len(dup)} duplicate utterance id(s), e.g. {dup[:5]}; the store is keyed by "
-                         f"id, so give each line a unique \"id\" (or a distinct path/offset)")
+        raise DataError(
+            f"{manifest}: {len(dup)} duplicate utterance id(s), e.g. {dup[:5]}; the store is keyed by "
+            f'id, so give each line a unique "id" (or a distinct path/offset)'
+        )
 
 
 def load_utterance(utt: Utterance, root: Path, codec: AudioCodec) -> tuple[torch.Tensor | None, str]:
@@ -59,8 +69,9 @@ def load_utterance(utt: Utterance, root: Path, codec: AudioCodec) -> tuple[torch
     if wav.shape[-1] == 0:
         return None, f"empty: 0 samples (manifest offset={utt.offset}s, duration={utt.duration}s)"
     if wav.shape[-1] < min_samples:
-        return None, (f"too short: {wav.shape[-1]} samples < one frame ({min_samples} samples at "
-                      f"{codec.sample_rate} Hz)")
+        return None, (
+            f"too short: {wav.shape[-1]} samples < one frame ({min_samples} samples at {codec.sample_rate} Hz)"
+        )
     if not torch.isfinite(wav).all():
         return None, "non-finite samples (NaN or inf) in the audio"
     return wav, ""
@@ -89,15 +100,18 @@ def _adopt_stored_state(codec: AudioCodec, stored: dict[str, torch.Tensor], path
     checkpoint) must hold that very state: otherwise the tokens would not mean what the model learned."""
     own = codec.fitted_state()
     if own and (own.keys() != stored.keys() or any(not torch.equal(own[k], stored[k].to(own[k].dtype)) for k in own)):
-        raise DataError(f"the fitted {type(codec).__name__} state (from the checkpoint) differs from the one the token "
-                        f"store {path} was made with, so its tokens mean something else to this model. Point "
-                        f"paths.data_dir at the data the checkpoint was trained on, or delete {path} to re-tokenise "
-                        f"with the checkpoint's codec.")
+        raise DataError(
+            f"the fitted {type(codec).__name__} state (from the checkpoint) differs from the one the token "
+            f"store {path} was made with, so its tokens mean something else to this model. Point "
+            f"paths.data_dir at the data the checkpoint was trained on, or delete {path} to re-tokenise "
+            f"with the checkpoint's codec."
+        )
     codec.load_fitted_state(stored)
 
 
-def _prepare_codec(codec: AudioCodec, writer: StoreWriter, rows: list[Utterance], root: Path,
-                   fit_max_seconds: float) -> None:
+def _prepare_codec(
+    codec: AudioCodec, writer: StoreWriter, rows: list[Utterance], root: Path, fit_max_seconds: float
+) -> None:
     """Give ``codec`` the store's fitted state; a new store takes the codec's own state if it has one
     (a checkpoint's), else the codec is fitted now. The state is saved before any encoding."""
     if not codec.needs_fit:
@@ -110,8 +124,10 @@ def _prepare_codec(codec: AudioCodec, writer: StoreWriter, rows: list[Utterance]
         writer.save_codec_state(codec.fitted_state())
         return
     if writer.done_ids:
-        raise StoreError(f"{writer.path} holds codes but no {type(codec).__name__} fitted state; the store is "
-                           f"damaged. Delete {writer.path} to re-tokenise.")
+        raise StoreError(
+            f"{writer.path} holds codes but no {type(codec).__name__} fitted state; the store is "
+            f"damaged. Delete {writer.path} to re-tokenise."
+        )
     fit_codec(codec, rows, root, fit_max_seconds)
     writer.save_codec_state(codec.fitted_state())
 
@@ -120,16 +136,29 @@ def fit_codec(codec: AudioCodec, rows: list[Utterance], root: Path, max_seconds:
     """Fit ``codec`` on a seeded sample of at most ``max_seconds`` of the corpus ``rows``."""
     clips = _fit_clips(rows, root, codec, max_seconds)
     if not clips:
-        raise StoreError(f"cannot fit {type(codec).__name__}: no utterance of the manifest could be loaded; "
-                           f"check the paths in the manifest (relative paths are relative to {root})")
-    log.info("fitting %s on %d clips (%.1f s)", type(codec).__name__, len(clips),
-             sum(c.shape[-1] for c in clips) / codec.sample_rate)
+        raise StoreError(
+            f"cannot fit {type(codec).__name__}: no utterance of the manifest could be loaded; "
+            f"check the paths in the manifest (relative paths are relative to {root})"
+        )
+    log.info(
+        "fitting %s on %d clips (%.1f s)",
+        type(codec).__name__,
+        len(clips),
+        sum(c.shape[-1] for c in clips) / codec.sample_rate,
+    )
     codec.fit(clips)
 
 
 def _row(utt: Utterance, root: Path) -> dict[str, Any]:
-    return {"id": utt.id, "path": str(utt.resolve(root)), "duration": utt.duration, "speaker": utt.speaker,
-            "text": utt.text, "offset": utt.offset, "extra": utt.extra}
+    return {
+        "id": utt.id,
+        "path": str(utt.resolve(root)),
+        "duration": utt.duration,
+        "speaker": utt.speaker,
+        "text": utt.text,
+        "offset": utt.offset,
+        "extra": utt.extra,
+    }
 
 
 def _encode(codec: AudioCodec, wavs: list[torch.Tensor], device: str) -> list[torch.Tensor]:
@@ -141,14 +170,18 @@ def _encode(codec: AudioCodec, wavs: list[torch.Tensor], device: str) -> list[to
     with torch.inference_mode():
         codes = codec.encode(batch.to(device)).cpu()
     if codes.ndim != 3 or codes.shape[0] != len(wavs):
-        raise RuntimeError(f"{type(codec).__name__}.encode returned shape {list(codes.shape)} for a batch of "
-                           f"{len(wavs)}; the AudioCodec contract is [B, Q, F]")
+        raise RuntimeError(
+            f"{type(codec).__name__}.encode returned shape {list(codes.shape)} for a batch of "
+            f"{len(wavs)}; the AudioCodec contract is [B, Q, F]"
+        )
     out = []
     for b, n in enumerate(lengths):
         f = codec.num_frames(n)
         if codes.shape[-1] < f:
-            raise RuntimeError(f"{type(codec).__name__}.encode returned {codes.shape[-1]} frames for {n} samples; "
-                               f"its num_frames({n}) says {f}")
+            raise RuntimeError(
+                f"{type(codec).__name__}.encode returned {codes.shape[-1]} frames for {n} samples; "
+                f"its num_frames({n}) says {f}"
+            )
         out.append(codes[b, :, :f])
     return out
 
@@ -160,9 +193,16 @@ def resolve_device(device: str) -> str:
     return device
 
 
-def tokenize_manifest(manifest_path: str | Path, codec: AudioCodec, store_root: str | Path, batch_size: int = 16,
-                      shard_items: int = 256, fit_max_seconds: float = 600.0, device: str = "auto",
-                      progress: bool = True) -> TokenStore:
+def tokenize_manifest(
+    manifest_path: str | Path,
+    codec: AudioCodec,
+    store_root: str | Path,
+    batch_size: int = 16,
+    shard_items: int = 256,
+    fit_max_seconds: float = 600.0,
+    device: str = "auto",
+    progress: bool = True,
+) -> TokenStore:
     """Encode every utterance of ``manifest_path`` with ``codec`` into ``{store_root}/{store_key}``.
 
     Reuses a complete store (no encoding), resumes an interrupted one, and leaves ``codec`` fitted when
@@ -188,8 +228,10 @@ def tokenize_manifest(manifest_path: str | Path, codec: AudioCodec, store_root: 
         if codec.needs_fit:
             state = store.load_codec_state()
             if not state:
-                raise StoreError(f"{path} is complete but holds no {type(codec).__name__} fitted state; the "
-                                   f"store is damaged. Delete {path} to re-tokenise.")
+                raise StoreError(
+                    f"{path} is complete but holds no {type(codec).__name__} fitted state; the "
+                    f"store is damaged. Delete {path} to re-tokenise."
+                )
             _adopt_stored_state(codec, state, path)
         log.info("reusing complete token store %s", path)
         return store
@@ -203,8 +245,15 @@ def tokenize_manifest(manifest_path: str | Path, codec: AudioCodec, store_root: 
     return TokenStore(path, expect_config=meta["codec"])
 
 
-def _encode_all(codec: AudioCodec, writer: StoreWriter, rows: list[Utterance], root: Path, batch_size: int,
-                device: str, progress: bool) -> None:
+def _encode_all(
+    codec: AudioCodec,
+    writer: StoreWriter,
+    rows: list[Utterance],
+    root: Path,
+    batch_size: int,
+    device: str,
+    progress: bool,
+) -> None:
     # Longest first: similar lengths share a batch (little padding) and a batch too big for memory fails at once.
     todo = sorted((r for r in rows if r.id not in writer.done_ids), key=lambda r: (-r.duration, r.id))
     skipped: list[dict[str, str]] = []
@@ -216,14 +265,14 @@ def _encode_all(codec: AudioCodec, writer: StoreWriter, rows: list[Utterance], r
         task = bar.add_task("tokenise", total=len(todo))
         for start in range(0, len(todo), batch_size):
             batch = []
-            for utt in todo[start:start + batch_size]:
+            for utt in todo[start : start + batch_size]:
                 wav, why = load_utterance(utt, root, codec)
                 if wav is None:
                     skipped.append({"id": utt.id, "path": str(utt.resolve(root)), "reason": why})
                 else:
                     batch.append((utt, wav))
             try:
-                done = list(zip(batch, _encode(codec, [w for _, w in batch], device))) if batch else []
+                done = list(zip(batch, _encode(codec, [w for _, w in batch], device), strict=True)) if batch else []
             except Exception:
                 # One bad item (or a batch too large for memory) must not cost its neighbours: go one by one.
                 done = []
@@ -233,16 +282,23 @@ def _encode_all(codec: AudioCodec, writer: StoreWriter, rows: list[Utterance], r
                     except Exception as e:
                         encode_failed += 1
                         first_error = first_error or f"{type(e).__name__}: {e}"
-                        skipped.append({"id": utt.id, "path": str(utt.resolve(root)),
-                                        "reason": f"encode failed: {type(e).__name__}: {e}"})
+                        skipped.append(
+                            {
+                                "id": utt.id,
+                                "path": str(utt.resolve(root)),
+                                "reason": f"encode failed: {type(e).__name__}: {e}",
+                            }
+                        )
             for (utt, _), c in done:
                 writer.add(_row(utt, root), c.numpy())
             encoded += len(done)
             bar.advance(task, min(batch_size, len(todo) - start))
     if encode_failed and not encoded:
         # A codec that rejects everything is broken (wrong device, bad state); do not record a finished, empty store.
-        raise StoreError(f"{type(codec).__name__} failed to encode all {encode_failed} utterance(s) it was given, "
-                           f"e.g. {first_error}; nothing was marked complete in {writer.path}")
+        raise StoreError(
+            f"{type(codec).__name__} failed to encode all {encode_failed} utterance(s) it was given, "
+            f"e.g. {first_error}; nothing was marked complete in {writer.path}"
+        )
     write_json(writer.path / REPORT, {"n_items": len(writer.done_ids), "skipped": skipped})
     writer.finish(n_items=len(writer.done_ids), n_skipped=len(skipped))
     if skipped:

@@ -20,22 +20,42 @@ from transformers import GenerationConfig, PreTrainedModel
 from audiolm.errors import ConfigError
 
 
-def generation_config(eos_id: int, pad_id: int, max_new_tokens: int = 64, num_beams: int = 1, do_sample: bool = False,
-                      temperature: float = 1.0, top_k: int = 50, top_p: float = 1.0, repetition_penalty: float = 1.0,
-                      min_new_tokens: int = 0) -> GenerationConfig:
+def generation_config(
+    eos_id: int,
+    pad_id: int,
+    max_new_tokens: int = 64,
+    num_beams: int = 1,
+    do_sample: bool = False,
+    temperature: float = 1.0,
+    top_k: int = 50,
+    top_p: float = 1.0,
+    repetition_penalty: float = 1.0,
+    min_new_tokens: int = 0,
+) -> GenerationConfig:
     """Greedy (default), sampling (``do_sample``) or beam search (``num_beams > 1``)."""
     if max_new_tokens < 1 or num_beams < 1 or repetition_penalty <= 0:
-        raise ConfigError(f"eval.max_new_tokens and eval.num_beams must be >= 1 and eval.repetition_penalty > 0, got "
-                          f"{max_new_tokens}, {num_beams}, {repetition_penalty}")
+        raise ConfigError(
+            f"eval.max_new_tokens and eval.num_beams must be >= 1 and eval.repetition_penalty > 0, got "
+            f"{max_new_tokens}, {num_beams}, {repetition_penalty}"
+        )
     sampling = dict(temperature=temperature, top_k=top_k, top_p=top_p) if do_sample else {}
-    return GenerationConfig(max_new_tokens=max_new_tokens, min_new_tokens=min_new_tokens, num_beams=num_beams,
-                            do_sample=do_sample, repetition_penalty=repetition_penalty, eos_token_id=eos_id,
-                            pad_token_id=pad_id, suppress_tokens=[pad_id], **sampling)
+    return GenerationConfig(
+        max_new_tokens=max_new_tokens,
+        min_new_tokens=min_new_tokens,
+        num_beams=num_beams,
+        do_sample=do_sample,
+        repetition_penalty=repetition_penalty,
+        eos_token_id=eos_id,
+        pad_token_id=pad_id,
+        suppress_tokens=[pad_id],
+        **sampling,
+    )
 
 
 @torch.inference_mode()
-def cached_generate(model: PreTrainedModel, inputs_embeds: torch.Tensor, attention_mask: torch.Tensor,
-                    config: GenerationConfig) -> torch.Tensor:
+def cached_generate(
+    model: PreTrainedModel, inputs_embeds: torch.Tensor, attention_mask: torch.Tensor, config: GenerationConfig
+) -> torch.Tensor:
     """inputs_embeds: [B, L, H] left-padded prefix, attention_mask: [B, L] -> new ids [B, <= max_new_tokens]."""
     with warnings.catch_warnings():
         # transformers warns that the repetition penalty then spares the prompt: that is what it should do
@@ -44,8 +64,15 @@ def cached_generate(model: PreTrainedModel, inputs_embeds: torch.Tensor, attenti
 
 
 @torch.inference_mode()
-def recompute_greedy(model: PreTrainedModel, inputs_embeds: torch.Tensor, attention_mask: torch.Tensor,
-                     max_new_tokens: int, eos_id: int, pad_id: int, stop_at_eos: bool = True) -> torch.Tensor:
+def recompute_greedy(
+    model: PreTrainedModel,
+    inputs_embeds: torch.Tensor,
+    attention_mask: torch.Tensor,
+    max_new_tokens: int,
+    eos_id: int,
+    pad_id: int,
+    stop_at_eos: bool = True,
+) -> torch.Tensor:
     """The seed-style loop: no cache, the full sequence every step. Same arguments and result as above."""
     embed = model.get_input_embeddings()
     seq, mask = inputs_embeds, attention_mask
@@ -53,8 +80,11 @@ def recompute_greedy(model: PreTrainedModel, inputs_embeds: torch.Tensor, attent
     out = []
     for _ in range(max_new_tokens):
         positions = (mask.cumsum(-1) - 1).clamp(min=0)  # left padding: each row counts from its first real token
-        logits = model(inputs_embeds=seq, attention_mask=mask, position_ids=positions, use_cache=False,
-                       logits_to_keep=1).logits[:, -1].float()
+        logits = (
+            model(inputs_embeds=seq, attention_mask=mask, position_ids=positions, use_cache=False, logits_to_keep=1)
+            .logits[:, -1]
+            .float()
+        )
         logits[:, pad_id] = float("-inf")
         token = logits.argmax(-1)
         token = torch.where(done, torch.full_like(token, pad_id), token)

@@ -40,14 +40,20 @@ class Sequences:
 
 
 class PromptLayout:
-    def __init__(self, tokenizer: PreTrainedTokenizerBase, prompt: str = DEFAULT_PROMPT,
-                 system_prompt: str | None = DEFAULT_SYSTEM):
+    def __init__(
+        self,
+        tokenizer: PreTrainedTokenizerBase,
+        prompt: str = DEFAULT_PROMPT,
+        system_prompt: str | None = DEFAULT_SYSTEM,
+    ):
         messages = [{"role": "system", "content": system_prompt}] if system_prompt else []
         messages.append({"role": "user", "content": f"{prompt}\n{AUDIO}"})
         rendered = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
         if rendered.count(AUDIO) != 1:
-            raise ConfigError(f"the LLM's chat template does not keep the user turn intact (rendered {rendered!r}); "
-                              f"set a ChatML-style template on the tokenizer")
+            raise ConfigError(
+                f"the LLM's chat template does not keep the user turn intact (rendered {rendered!r}); "
+                f"set a ChatML-style template on the tokenizer"
+            )
         before, after = rendered.split(AUDIO)
         before_ids = tokenizer(before, add_special_tokens=False).input_ids
         bos = tokenizer.bos_token_id
@@ -63,13 +69,19 @@ class PromptLayout:
         ids = self.tokenizer(list(captions), add_special_tokens=False).input_ids
         return [row[:max_tokens] + [self.eos_id] for row in ids]
 
-    def training(self, embed: Callable[[torch.Tensor], torch.Tensor], audio: torch.Tensor,
-                 audio_lengths: torch.Tensor, caption_ids: list[list[int]]) -> Sequences:
+    def training(
+        self,
+        embed: Callable[[torch.Tensor], torch.Tensor],
+        audio: torch.Tensor,
+        audio_lengths: torch.Tensor,
+        caption_ids: list[list[int]],
+    ) -> Sequences:
         """audio: [B, N, H] with ``audio_lengths`` [B] valid positions -> right-padded sequences with labels."""
         return self._assemble(embed, audio, audio_lengths, caption_ids, left=False)
 
-    def prefix(self, embed: Callable[[torch.Tensor], torch.Tensor], audio: torch.Tensor,
-               audio_lengths: torch.Tensor) -> Sequences:
+    def prefix(
+        self, embed: Callable[[torch.Tensor], torch.Tensor], audio: torch.Tensor, audio_lengths: torch.Tensor
+    ) -> Sequences:
         """audio: [B, N, H] -> left-padded generation prefixes (no caption, no labels)."""
         return self._assemble(embed, audio, audio_lengths, None, left=True)
 

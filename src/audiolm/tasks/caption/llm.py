@@ -77,21 +77,31 @@ def load_causal_lm(source: str, dtype: str = "bfloat16", attn_implementation: st
         why_not_download()  # an unreachable hub switches the process offline: no minute of retries
     try:
         tokenizer = AutoTokenizer.from_pretrained(source)
-        model = AutoModelForCausalLM.from_pretrained(source, dtype=getattr(torch, dtype),
-                                                     attn_implementation=attn_implementation)
+        model = AutoModelForCausalLM.from_pretrained(
+            source, dtype=getattr(torch, dtype), attn_implementation=attn_implementation
+        )
     except Exception as exc:  # noqa: BLE001 - offline or missing: the hub's own trace helps nobody here
         raise MissingFileError(
             f"could not load the LLM {source!r} ({type(exc).__name__}): it is neither a local folder nor in the "
             f"Hugging Face cache, and the hub was not reachable. It needs config.json, the tokenizer files "
             f"(tokenizer.json or tokenizer.model + tokenizer_config.json) and the *.safetensors weights. Download "
             f"it where there is network (`hf download {source} --local-dir /local/folder`) and set "
-            f"{KEY}=/path/to/that/folder") from None
+            f"{KEY}=/path/to/that/folder"
+        ) from None
     return LanguageModel(model, tokenizer)
 
 
-def tiny_causal_lm(hidden_size: int = 64, num_layers: int = 2, num_heads: int = 4, num_kv_heads: int = 2,
-                   intermediate_size: int = 128, vocab_size: int = 512, max_positions: int = 1024, seed: int = 0,
-                   texts: list[str] | None = None) -> LanguageModel:
+def tiny_causal_lm(
+    hidden_size: int = 64,
+    num_layers: int = 2,
+    num_heads: int = 4,
+    num_kv_heads: int = 2,
+    intermediate_size: int = 128,
+    vocab_size: int = 512,
+    max_positions: int = 1024,
+    seed: int = 0,
+    texts: list[str] | None = None,
+) -> LanguageModel:
     """A random Mistral of the given size with a BPE tokenizer trained on ``texts``.
 
     ``texts`` defaults to what the embedded caption corpus can say, plus the prompt. Random
@@ -103,11 +113,18 @@ def tiny_causal_lm(hidden_size: int = 64, num_layers: int = 2, num_heads: int = 
 
         texts = vocabulary_texts() + [DEFAULT_PROMPT, DEFAULT_SYSTEM]
     tokenizer = build_tokenizer(texts, vocab_size)
-    config = MistralConfig(vocab_size=len(tokenizer), hidden_size=hidden_size, intermediate_size=intermediate_size,
-                           num_hidden_layers=num_layers, num_attention_heads=num_heads,
-                           num_key_value_heads=num_kv_heads,
-                           max_position_embeddings=max_positions, bos_token_id=tokenizer.bos_token_id,
-                           eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id)
+    config = MistralConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=hidden_size,
+        intermediate_size=intermediate_size,
+        num_hidden_layers=num_layers,
+        num_attention_heads=num_heads,
+        num_key_value_heads=num_kv_heads,
+        max_position_embeddings=max_positions,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+    )
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = MistralForCausalLM(config)

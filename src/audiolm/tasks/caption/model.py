@@ -31,19 +31,25 @@ from audiolm.tasks.inference import CaptionRequest, TextResult
 
 class Captioner(Model):
     """Args:
-        encoder: the frozen Whisper encoder (``task.model.encoder``).
-        projector: builds the projector from ``in_dim`` (encoder width) and ``out_dim`` (LLM width).
-        llm: the causal LLM and its tokenizer (``task.model.llm``).
-        prompt, system_prompt: the user turn around the audio, and the optional system turn.
-        max_caption_tokens: training captions are cut to this many tokens (their EOS stays).
+    encoder: the frozen Whisper encoder (``task.model.encoder``).
+    projector: builds the projector from ``in_dim`` (encoder width) and ``out_dim`` (LLM width).
+    llm: the causal LLM and its tokenizer (``task.model.llm``).
+    prompt, system_prompt: the user turn around the audio, and the optional system turn.
+    max_caption_tokens: training captions are cut to this many tokens (their EOS stays).
     """
 
     Request = CaptionRequest
     lora_defaults = ("q_proj", "v_proj")  # SALMONN's, SLAM-LLM's
 
-    def __init__(self, encoder: WhisperEncoder, projector: Callable[..., Projector], llm: LanguageModel,
-                 prompt: str = DEFAULT_PROMPT, system_prompt: str | None = DEFAULT_SYSTEM,
-                 max_caption_tokens: int = 128):
+    def __init__(
+        self,
+        encoder: WhisperEncoder,
+        projector: Callable[..., Projector],
+        llm: LanguageModel,
+        prompt: str = DEFAULT_PROMPT,
+        system_prompt: str | None = DEFAULT_SYSTEM,
+        max_caption_tokens: int = 128,
+    ):
         super().__init__()
         self.encoder, self.llm = encoder, llm
         self.projector = projector(in_dim=encoder.dim, out_dim=llm.hidden_size)
@@ -76,10 +82,12 @@ class Captioner(Model):
         unexpected = set(state_dict) - set(self.state_dict())
         missing = self.trainable_keys() - set(state_dict)
         if unexpected or missing:
-            raise ConfigError(f"the checkpoint does not fit this captioner: {len(missing)} trainable weight(s) "
-                              f"missing (e.g. {sorted(missing)[:3]}), {len(unexpected)} unknown (e.g. "
-                              f"{sorted(unexpected)[:3]}). Was it trained with other task.model.projector / task.lora "
-                              f"/ task.train_llm settings?")
+            raise ConfigError(
+                f"the checkpoint does not fit this captioner: {len(missing)} trainable weight(s) "
+                f"missing (e.g. {sorted(missing)[:3]}), {len(unexpected)} unknown (e.g. "
+                f"{sorted(unexpected)[:3]}). Was it trained with other task.model.projector / task.lora "
+                f"/ task.train_llm settings?"
+            )
         self.load_state_dict(state_dict, strict=False)
 
     # -- the forward pieces --------------------------------------------------------------------

@@ -31,8 +31,9 @@ class AdaptivePool(nn.Module):
         if bool((lengths == x.shape[1]).all()):
             pooled = F.adaptive_avg_pool1d(x.transpose(1, 2), self.n_out).transpose(1, 2)
         else:  # per clip, so the padding of a batch never leaks into a clip's average
-            pooled = torch.stack([F.adaptive_avg_pool1d(x[i, :n].T[None], self.n_out)[0].T
-                                  for i, n in enumerate(lengths.tolist())])
+            pooled = torch.stack(
+                [F.adaptive_avg_pool1d(x[i, :n].T[None], self.n_out)[0].T for i, n in enumerate(lengths.tolist())]
+            )
         return pooled, torch.full_like(lengths, self.n_out)
 
 

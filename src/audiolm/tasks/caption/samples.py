@@ -23,8 +23,16 @@ log = logging.getLogger(__name__)
 SILENT_PEAK = 1e-4  # below -80 dBFS
 
 
-def write_caption_samples(model: Captioner, datamodule: CaptionDataModule, out_dir: Path, n_samples: int | None,
-                          batch_size: int, seed: int, java_metrics: bool = True, **generation) -> Samples:
+def write_caption_samples(
+    model: Captioner,
+    datamodule: CaptionDataModule,
+    out_dir: Path,
+    n_samples: int | None,
+    batch_size: int,
+    seed: int,
+    java_metrics: bool = True,
+    **generation,
+) -> Samples:
     """Caption the first ``n_samples`` held-out clips (all with None) with ``generation`` settings."""
     datamodule.setup("validate")
     clips = datamodule.val_clips[:n_samples] if n_samples else datamodule.val_clips
@@ -36,10 +44,17 @@ def write_caption_samples(model: Captioner, datamodule: CaptionDataModule, out_d
         predictions = model.caption(wav, lengths, **generation)
         peaks = batch["wav"].abs().amax(dim=1)
         for k, clip in enumerate(clips[len(rows) : len(rows) + len(predictions)]):
-            rows.append({"id": clip.id, "audio": clip.path, "offset": clip.offset,
-                         "seconds": round(int(batch["lengths"][k]) / datamodule.sample_rate, 3),
-                         "prediction": predictions[k], "reference": clip.caption,
-                         "silent": bool(peaks[k] < SILENT_PEAK)})
+            rows.append(
+                {
+                    "id": clip.id,
+                    "audio": clip.path,
+                    "offset": clip.offset,
+                    "seconds": round(int(batch["lengths"][k]) / datamodule.sample_rate, 3),
+                    "prediction": predictions[k],
+                    "reference": clip.caption,
+                    "silent": bool(peaks[k] < SILENT_PEAK),
+                }
+            )
     predictions, references = [r["prediction"] for r in rows], [[r["reference"]] for r in rows]
     scores, notes = caption_metrics(predictions, references, java=java_metrics)
     silent = sum(r["silent"] for r in rows)
@@ -47,8 +62,9 @@ def write_caption_samples(model: Captioner, datamodule: CaptionDataModule, out_d
         notes.append(f"{silent} clip(s) are silent (peak below {SILENT_PEAK:g}); their rows say silent: true")
     out_dir.mkdir(parents=True, exist_ok=True)
     settings = {"n_clips": len(rows), "seed": seed, **generation}
-    (out_dir / "captions.json").write_text(json.dumps(
-        {"settings": settings, "metrics": scores, "notes": notes, "captions": rows}, indent=2))
+    (out_dir / "captions.json").write_text(
+        json.dumps({"settings": settings, "metrics": scores, "notes": notes, "captions": rows}, indent=2)
+    )
     (out_dir / "captions.md").write_text(_markdown(settings, scores, notes, rows))
     for note in notes:
         log.warning(note)
@@ -56,8 +72,14 @@ def write_caption_samples(model: Captioner, datamodule: CaptionDataModule, out_d
 
 
 def _markdown(settings: dict, scores: dict, notes: list[str], rows: list[dict]) -> str:
-    lines = ["# Captions", "", "Settings: " + ", ".join(f"{k}={v}" for k, v in settings.items()), "",
-             "| metric | value |", "|---|---:|"]
+    lines = [
+        "# Captions",
+        "",
+        "Settings: " + ", ".join(f"{k}={v}" for k, v in settings.items()),
+        "",
+        "| metric | value |",
+        "|---|---:|",
+    ]
     lines += [f"| {k} | {v:.4f} |" for k, v in scores.items()]
     lines += [""] + [f"- {n}" for n in notes] + ["", "| id | prediction | reference |", "|---|---|---|"]
     lines += [f"| {r['id']} | {_cell(r['prediction'])} | {_cell(r['reference'])} |" for r in rows]

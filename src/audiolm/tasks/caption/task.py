@@ -33,8 +33,10 @@ class CaptionTask(Task):
 
     def __init__(self, model: Captioner, optim: dict, lora: dict | None = None, train_llm: bool = False):
         if train_llm and lora and lora.get("rank"):
-            raise ConfigError("task.train_llm=true trains the whole LLM, task.lora adds adapters to a frozen one: "
-                              "choose one (task.lora.rank=0 or task.train_llm=false)")
+            raise ConfigError(
+                "task.train_llm=true trains the whole LLM, task.lora adds adapters to a frozen one: "
+                "choose one (task.lora.rank=0 or task.train_llm=false)"
+            )
         super().__init__(model, optim, lora)
         if train_llm:
             model.llm.requires_grad_(True)
@@ -55,16 +57,26 @@ class CaptionTask(Task):
         seq = layout.training(model.llm.embed, audio, audio_lengths, ids)
         start = seq.first_target - 1  # the position that predicts the first caption token
         length = seq.inputs_embeds.shape[1]
-        logits = model.llm.model(inputs_embeds=seq.inputs_embeds, attention_mask=seq.attention_mask, use_cache=False,
-                                 logits_to_keep=length - start).logits[:, :-1]
+        logits = model.llm.model(
+            inputs_embeds=seq.inputs_embeds,
+            attention_mask=seq.attention_mask,
+            use_cache=False,
+            logits_to_keep=length - start,
+        ).logits[:, :-1]
         targets = seq.labels[:, start + 1 :]
         real = targets != IGNORE
         nll = F.cross_entropy(logits.flatten(0, 1).float(), targets.flatten(), ignore_index=IGNORE, reduction="sum")
         correct = (logits.detach().argmax(-1) == targets) & real
         is_eos = real & (targets == layout.eos_id)
         count = real.sum()
-        return {"loss": nll / count.clamp(min=1), "nll_sum": nll, "count": count, "correct": correct.sum(),
-                "eos_correct": (correct & is_eos).sum(), "eos_count": is_eos.sum()}
+        return {
+            "loss": nll / count.clamp(min=1),
+            "nll_sum": nll,
+            "count": count,
+            "correct": correct.sum(),
+            "eos_correct": (correct & is_eos).sum(),
+            "eos_count": is_eos.sum(),
+        }
 
     def log_metrics(self, prefix: str, out: dict[str, torch.Tensor], batch: dict) -> None:
         n, sync = max(int(out["count"]), 1), prefix == "val"

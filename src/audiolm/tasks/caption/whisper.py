@@ -51,8 +51,10 @@ class WhisperEncoder(nn.Module):
         """wav: [B, T], lengths: [B] samples -> log-mel [B, n_mels, M] and each clip's mel frames [B]."""
         longest = int(lengths.max())
         if longest > self.max_samples:
-            raise DataError(f"a clip of {longest / SAMPLE_RATE:.1f} s is longer than Whisper's "
-                            f"{self.max_samples / SAMPLE_RATE:.0f} s window; cut it into shorter clips")
+            raise DataError(
+                f"a clip of {longest / SAMPLE_RATE:.1f} s is longer than Whisper's "
+                f"{self.max_samples / SAMPLE_RATE:.0f} s window; cut it into shorter clips"
+            )
         # untrimmed is Whisper's way: every clip padded to 30 s, all of it the clip's
         frames = mel_frames(lengths) if self.trim else torch.full_like(lengths, self.max_frames * 2)
         wav = wav * (torch.arange(wav.shape[1], device=wav.device)[None] < lengths[:, None])  # padding is silence
@@ -81,8 +83,9 @@ def _block(block: ResidualAttentionBlock, x: torch.Tensor, keep: torch.Tensor | 
     attn = block.attn
     h = block.attn_ln(x)
     b, n, d = h.shape
-    q, k, v = (proj(h).view(b, n, attn.n_head, d // attn.n_head).transpose(1, 2)
-               for proj in (attn.query, attn.key, attn.value))
+    q, k, v = (
+        proj(h).view(b, n, attn.n_head, d // attn.n_head).transpose(1, 2) for proj in (attn.query, attn.key, attn.value)
+    )
     mask = None if keep is None else keep[:, None, None, :]
     out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
     x = x + attn.out(out.transpose(1, 2).reshape(b, n, d))

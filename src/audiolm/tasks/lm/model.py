@@ -29,21 +29,24 @@ from audiolm.tasks.inference import Audio, AudioResult, ContinueRequest, generat
 
 class AudioLM(CodecModel):
     """Args:
-        backbone, codec, sampler: the run's shared parts (``sampler`` draws every generated step).
-        pattern: builds the codebook pattern from ``n_codebooks`` and ``codebook_size``.
+    backbone, codec, sampler: the run's shared parts (``sampler`` draws every generated step).
+    pattern: builds the codebook pattern from ``n_codebooks`` and ``codebook_size``.
     """
 
     Request = ContinueRequest
 
-    def __init__(self, backbone: Backbone, pattern: Callable[..., Pattern], codec: AudioCodec,
-                 sampler: Sampler | None = None):
+    def __init__(
+        self, backbone: Backbone, pattern: Callable[..., Pattern], codec: AudioCodec, sampler: Sampler | None = None
+    ):
         super().__init__(codec)
         self.backbone = backbone
         self.pattern = pattern(n_codebooks=codec.n_codebooks, codebook_size=codec.codebook_size)
         self.sampler = sampler or Sampler()
         if self.sampler.guided:
-            raise ConfigError(f"sampling.cfg_scale={self.sampler.cfg_scale}: the audio LM has no condition to "
-                              f"guide by; keep sampling.cfg_scale=1")
+            raise ConfigError(
+                f"sampling.cfg_scale={self.sampler.cfg_scale}: the audio LM has no condition to "
+                f"guide by; keep sampling.cfg_scale=1"
+            )
         m, v, h = self.pattern.n_streams, self.pattern.vocab_size, backbone.hidden_size
         self.start_id = v  # one extra id per stream marks the start of a sequence
         self.embedding = nn.Embedding(m * (v + 1), h)
@@ -83,9 +86,11 @@ class AudioLM(CodecModel):
         """Fail before training when a window of ``n_frames`` frames is longer than the backbone accepts."""
         limit, need = self.backbone.max_length, self.pattern.num_steps(n_frames) + 1
         if limit is not None and need > limit:
-            raise ConfigError(f"data.segment_seconds gives windows of {n_frames} frames, {need} positions with "
-                              f"{type(self.pattern).__name__}, but {type(self.backbone).__name__} accepts {limit}; "
-                              f"lower data.segment_seconds or raise model.max_position_embeddings")
+            raise ConfigError(
+                f"data.segment_seconds gives windows of {n_frames} frames, {need} positions with "
+                f"{type(self.pattern).__name__}, but {type(self.backbone).__name__} accepts {limit}; "
+                f"lower data.segment_seconds or raise model.max_position_embeddings"
+            )
 
     # -- inference -----------------------------------------------------------------------------
     def decoding_functions(self) -> tuple[Callable[[torch.Tensor], torch.Tensor], ...]:
@@ -107,9 +112,15 @@ class AudioLM(CodecModel):
         return embed, logits
 
     @torch.inference_mode()
-    def generate_codes(self, n_frames: int, prompt: torch.Tensor | None = None, batch_size: int = 1,
-                       use_cache: bool = True, generator: torch.Generator | None = None,
-                       progress: bool = False) -> torch.Tensor:
+    def generate_codes(
+        self,
+        n_frames: int,
+        prompt: torch.Tensor | None = None,
+        batch_size: int = 1,
+        use_cache: bool = True,
+        generator: torch.Generator | None = None,
+        progress: bool = False,
+    ) -> torch.Tensor:
         """Sample codes [B, Q, n_frames]; with ``prompt`` [B, Q, Fp] the first Fp frames are the prompt's."""
         n_prompt = 0 if prompt is None else prompt.shape[-1]
         if n_prompt > n_frames:
@@ -122,12 +133,23 @@ class AudioLM(CodecModel):
             encoded = pattern.encode(prompt.to(device))
             known = encoded[:, : pattern.prefix_steps(n_prompt)]
             real = pattern.step_mask(torch.ones(b, n_prompt, dtype=torch.bool, device=device))
-            forced = encoded.masked_fill(~real, -1)[:, known.shape[1]:]  # every prompt code stays, also past the prefix
+            forced = encoded.masked_fill(~real, -1)[
+                :, known.shape[1] :
+            ]  # every prompt code stays, also past the prefix
         n_steps = pattern.num_steps(n_frames)
         embed, logits = self.decoding_functions()
-        out = decode(embed, self.backbone, logits, self.embed(self.with_start(known)),
-                     pattern.id_ranges(n_steps)[known.shape[1]:], self.sampler, forced=forced, use_cache=use_cache,
-                     generator=generator, progress=progress)
+        out = decode(
+            embed,
+            self.backbone,
+            logits,
+            self.embed(self.with_start(known)),
+            pattern.id_ranges(n_steps)[known.shape[1] :],
+            self.sampler,
+            forced=forced,
+            use_cache=use_cache,
+            generator=generator,
+            progress=progress,
+        )
         return pattern.decode(torch.cat([known, out.steps], dim=1))
 
     def generate(self, request: ContinueRequest) -> AudioResult:
@@ -139,8 +161,13 @@ class AudioLM(CodecModel):
         if prompt is not None and prompt.dim() == 2:
             prompt = prompt[None].expand(request.n, -1, -1)
         n_frames = self.seconds_to_frames(request.seconds)
-        codes = self.generate_codes(n_frames, prompt=prompt, batch_size=request.n, use_cache=request.use_cache,
-                                    generator=generator_for(request.seed, self.device),
-                                    progress=request.progress).cpu()
+        codes = self.generate_codes(
+            n_frames,
+            prompt=prompt,
+            batch_size=request.n,
+            use_cache=request.use_cache,
+            generator=generator_for(request.seed, self.device),
+            progress=request.progress,
+        ).cpu()
         prompt_seconds = 0.0 if prompt is None else prompt.shape[-1] / self.codec.frame_rate
         return AudioResult([self.decode_codes(c) for c in codes], list(codes), prompt_seconds)

@@ -21,8 +21,16 @@ from audiolm.tasks.lm.model import AudioLM
 log = logging.getLogger(__name__)
 
 
-def write_lm_samples(model: AudioLM, datamodule: TokenDataModule, out_dir: Path, n_samples: int,
-                     sample_seconds: float, prompt_seconds: float, batch_size: int, seed: int) -> Samples:
+def write_lm_samples(
+    model: AudioLM,
+    datamodule: TokenDataModule,
+    out_dir: Path,
+    n_samples: int,
+    sample_seconds: float,
+    prompt_seconds: float,
+    batch_size: int,
+    seed: int,
+) -> Samples:
     """Generate and write WAVs under ``out_dir``; one row per written sample."""
     store, rows = datamodule.store, []
     n_frames, n_prompt = model.seconds_to_frames(sample_seconds), model.seconds_to_frames(prompt_seconds)
@@ -42,8 +50,12 @@ def write_lm_samples(model: AudioLM, datamodule: TokenDataModule, out_dir: Path,
     candidates = [i for i in datamodule.val_indices if store.entries[i]["n_frames"] > n_prompt]
     picked = candidates[:n_samples]
     if len(picked) < n_samples:
-        log.warning("only %d held-out clips are longer than the %ss prompt; writing %d continuations",
-                    len(picked), prompt_seconds, len(picked))
+        log.warning(
+            "only %d held-out clips are longer than the %ss prompt; writing %d continuations",
+            len(picked),
+            prompt_seconds,
+            len(picked),
+        )
     for start in range(0, len(picked), batch_size):
         ids = picked[start : start + batch_size]
         prompts = torch.stack([torch.as_tensor(store.codes(i)[:, :n_prompt].astype("int64")) for i in ids])
@@ -54,18 +66,29 @@ def write_lm_samples(model: AudioLM, datamodule: TokenDataModule, out_dir: Path,
             result.audio[k].save(out_dir / f"continuation_{j}.wav")
             model.decode_codes(prompts[k]).save(out_dir / f"prompt_{j}.wav")
             model.decode_codes(reference).save(out_dir / f"reference_{j}.wav")
-            rows.append({"kind": "continuation", "file": f"continuation_{j}.wav", "prompt": f"prompt_{j}.wav",
-                         "reference": f"reference_{j}.wav", "source": store.entries[i]["id"],
-                         "text": store.entries[i].get("text", "")})
+            rows.append(
+                {
+                    "kind": "continuation",
+                    "file": f"continuation_{j}.wav",
+                    "prompt": f"prompt_{j}.wav",
+                    "reference": f"reference_{j}.wav",
+                    "source": store.entries[i]["id"],
+                    "text": store.entries[i].get("text", ""),
+                }
+            )
     return Samples(rows)
 
 
 def _within_training_window(n_frames: int, trained: int, frame_rate: float) -> int:
     """Samples no longer than the windows the model was trained on: it has never seen a longer context."""
     if n_frames > trained:
-        log.warning("eval.sample_seconds=%.1f is longer than the %.1f s windows this model was trained on "
-                    "(data.segment_seconds); samples are cut to %.1f s", n_frames / frame_rate, trained / frame_rate,
-                    trained / frame_rate)
+        log.warning(
+            "eval.sample_seconds=%.1f is longer than the %.1f s windows this model was trained on "
+            "(data.segment_seconds); samples are cut to %.1f s",
+            n_frames / frame_rate,
+            trained / frame_rate,
+            trained / frame_rate,
+        )
     return min(n_frames, trained)
 
 
@@ -85,7 +108,13 @@ def _warn_if_long(model: AudioLM, n_frames: int, n_batches: int) -> None:
     per_step = (time.perf_counter() - start) / probe_steps
     estimate = per_step * steps * n_batches
     if estimate > LONG_SECONDS:
-        log.warning("the samples take %d decoding steps each (%.0f frames a second through %s); at the measured "
-                    "%.0f steps/s that is about %.0f min. Lower eval.sample_seconds or eval.n_samples for a "
-                    "quicker look", steps, model.codec.frame_rate, type(model.pattern).__name__, 1 / per_step,
-                    estimate / 60)
+        log.warning(
+            "the samples take %d decoding steps each (%.0f frames a second through %s); at the measured "
+            "%.0f steps/s that is about %.0f min. Lower eval.sample_seconds or eval.n_samples for a "
+            "quicker look",
+            steps,
+            model.codec.frame_rate,
+            type(model.pattern).__name__,
+            1 / per_step,
+            estimate / 60,
+        )

@@ -32,8 +32,9 @@ class LMTask(Task):
         steps, real = pattern.encode_padded(batch["codes"], batch["frame_mask"])
         logits = model(model.with_start(steps[:, :-1]))
         targets = steps.masked_fill(~real, IGNORE)
-        nll = F.cross_entropy(logits.flatten(0, 2).float(), targets.flatten(), ignore_index=IGNORE,
-                              reduction="none").view_as(targets)
+        nll = F.cross_entropy(
+            logits.flatten(0, 2).float(), targets.flatten(), ignore_index=IGNORE, reduction="none"
+        ).view_as(targets)
         ranges = pattern.id_ranges(steps.shape[1]).to(steps.device)
         correct = restrict_to_range(logits.detach(), ranges[..., 0], ranges[..., 1]).argmax(-1) == steps
         levels = pattern.levels(steps.shape[1]).to(steps.device).expand_as(steps)

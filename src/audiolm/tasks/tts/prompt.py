@@ -28,6 +28,7 @@ def read_prompt(path: str | Path, sample_rate: int) -> Audio:
     except RuntimeError as e:
         raise DataError(f"cannot read the prompt {path}: {e}. Give a WAV/FLAC/OGG/MP3 recording of the voice") from None
     if info.channels != 1 or info.samplerate != sample_rate:
-        log.info("prompt %s: %d channel(s) at %d Hz -> mono at %d Hz", path.name, info.channels, info.samplerate,
-                 sample_rate)
+        log.info(
+            "prompt %s: %d channel(s) at %d Hz -> mono at %d Hz", path.name, info.channels, info.samplerate, sample_rate
+        )
     return Audio.load(path, sample_rate)

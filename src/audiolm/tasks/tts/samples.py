@@ -28,9 +28,17 @@ if TYPE_CHECKING:  # speech.py imports this module for SpeechTask.write_samples
 log = logging.getLogger(__name__)
 
 
-def write_tts_samples(model: SpeechModel, datamodule: TokenDataModule, out_dir: Path, n_samples: int,
-                      batch_size: int, seed: int, max_seconds: float, asr_checkpoint: str | None = None,
-                      speaker_model: str | None = None) -> Samples:
+def write_tts_samples(
+    model: SpeechModel,
+    datamodule: TokenDataModule,
+    out_dir: Path,
+    n_samples: int,
+    batch_size: int,
+    seed: int,
+    max_seconds: float,
+    asr_checkpoint: str | None = None,
+    speaker_model: str | None = None,
+) -> Samples:
     """Synthesise ``n_samples`` held-out texts under ``out_dir``: one row per sample, scores, skipped scores."""
     store = datamodule.store
     items = datamodule.items(store, datamodule.val_indices, datamodule.max_frames, False)
@@ -41,12 +49,23 @@ def write_tts_samples(model: SpeechModel, datamodule: TokenDataModule, out_dir: 
         item, entry = items[k], store.entries[items.indices[k]]
         codes = model.generate_codes(item["phonemes"].tolist(), item["prompt"], max_frames, generator=generator)[0]
         sample, prompt = model.decode_codes(codes), model.decode_codes(item["prompt"])
-        for name, clip in ((f"sample_{k}.wav", sample), (f"prompt_{k}.wav", prompt),
-                           (f"reference_{k}.wav", model.decode_codes(item["codes"]))):
+        for name, clip in (
+            (f"sample_{k}.wav", sample),
+            (f"prompt_{k}.wav", prompt),
+            (f"reference_{k}.wav", model.decode_codes(item["codes"])),
+        ):
             clip.save(out_dir / name)
-        rows.append({"kind": "tts", "file": f"sample_{k}.wav", "prompt": f"prompt_{k}.wav",
-                     "reference": f"reference_{k}.wav", "text": entry.get("text", ""), "source": entry["id"],
-                     "seconds": codes.shape[1] / model.codec.frame_rate})
+        rows.append(
+            {
+                "kind": "tts",
+                "file": f"sample_{k}.wav",
+                "prompt": f"prompt_{k}.wav",
+                "reference": f"reference_{k}.wav",
+                "text": entry.get("text", ""),
+                "source": entry["id"],
+                "seconds": codes.shape[1] / model.codec.frame_rate,
+            }
+        )
         clips.append((sample, prompt))
     if len(rows) < n_samples:
         notes.append(f"only {len(rows)} held-out utterances fit data.segment_seconds; wrote {len(rows)} samples")
@@ -66,8 +85,9 @@ def write_tts_samples(model: SpeechModel, datamodule: TokenDataModule, out_dir: 
     return Samples(rows, metrics, notes)
 
 
-def _asr_scores(model: SpeechModel, rows: list[dict], clips: list[tuple[Audio, Audio]],
-                checkpoint: str) -> dict[str, float]:
+def _asr_scores(
+    model: SpeechModel, rows: list[dict], clips: list[tuple[Audio, Audio]], checkpoint: str
+) -> dict[str, float]:
     language = model.text.language.split("-")[0]
     asr = WhisperTranscriber(checkpoint, language=language, device=str(model.device), config_key="eval.asr_checkpoint")
     for row, (sample, _) in zip(rows, clips, strict=True):

@@ -46,15 +46,21 @@ GAP_SECONDS = 0.15  # silence between spoken sentences
 
 class SpeechModel(CodecModel):
     """Args:
-        backbone, codec, sampler: the run's shared parts (``sampler`` draws the generated codes).
-        text: the text front-end (phonemizer language and phoneme vocabulary).
-        prompt_seconds: prompt length in training, and of the null prompt when speaking without one.
+    backbone, codec, sampler: the run's shared parts (``sampler`` draws the generated codes).
+    text: the text front-end (phonemizer language and phoneme vocabulary).
+    prompt_seconds: prompt length in training, and of the null prompt when speaking without one.
     """
 
     Request = SpeechRequest
 
-    def __init__(self, backbone: Backbone, codec: AudioCodec, text: TextFrontend, sampler: Sampler | None = None,
-                 prompt_seconds: float = 3.0):
+    def __init__(
+        self,
+        backbone: Backbone,
+        codec: AudioCodec,
+        text: TextFrontend,
+        sampler: Sampler | None = None,
+        prompt_seconds: float = 3.0,
+    ):
         super().__init__(codec)
         if prompt_seconds <= 0:
             raise ConfigError(f"task.model.prompt_seconds must be > 0, got {prompt_seconds}")
@@ -78,13 +84,22 @@ class SpeechModel(CodecModel):
         super().load_extra_state(state)
         saved = state.get("phoneme_vocab")
         if saved is not None and saved != self.text.vocab.to_json():
-            raise DataError("the checkpoint was trained with another phoneme vocabulary than text.symbols gives now; "
-                            "its phoneme ids would mean other sounds. Keep the run's text settings.")
+            raise DataError(
+                "the checkpoint was trained with another phoneme vocabulary than text.symbols gives now; "
+                "its phoneme ids would mean other sounds. Keep the run's text settings."
+            )
 
     # -- inference -----------------------------------------------------------------------------
     @abstractmethod
-    def generate_codes(self, phonemes: list[int], prompt: torch.Tensor | None, max_frames: int, n_samples: int = 1,
-                       use_cache: bool = True, generator: torch.Generator | None = None) -> list[torch.Tensor]:
+    def generate_codes(
+        self,
+        phonemes: list[int],
+        prompt: torch.Tensor | None,
+        max_frames: int,
+        n_samples: int = 1,
+        use_cache: bool = True,
+        generator: torch.Generator | None = None,
+    ) -> list[torch.Tensor]:
         """Codes [Q, F_i] for ``n_samples`` renditions of ``phonemes`` in the voice of ``prompt`` [Q, Fp]
         (None: a null prompt, the voice is the model's choice), each at most ``max_frames`` long."""
 
@@ -103,11 +118,14 @@ class SpeechModel(CodecModel):
             return max_frames
         room = (limit - prefix_length) // positions_per_frame
         if room < 1:
-            raise ConfigError(f"text and prompt take {prefix_length} positions, {type(self.backbone).__name__} "
-                              f"accepts {limit}; shorten the text (it is split at sentences) or the prompt")
+            raise ConfigError(
+                f"text and prompt take {prefix_length} positions, {type(self.backbone).__name__} "
+                f"accepts {limit}; shorten the text (it is split at sentences) or the prompt"
+            )
         if room < max_frames:
-            log.warning("max duration lowered to %d frames: %s accepts %d positions", room,
-                        type(self.backbone).__name__, limit)
+            log.warning(
+                "max duration lowered to %d frames: %s accepts %d positions", room, type(self.backbone).__name__, limit
+            )
         return min(max_frames, room)
 
     @torch.inference_mode()
@@ -119,15 +137,23 @@ class SpeechModel(CodecModel):
         wav = resample(audio.wav, audio.sample_rate, codec.sample_rate)
         seconds, trained = wav.shape[-1] / codec.sample_rate, self.prompt_frames / codec.frame_rate
         if wav.shape[-1] < int(codec.sample_rate / codec.frame_rate) + 1:
-            raise DataError(f"{name} is {seconds * 1000:.0f} ms long, shorter than one codec frame; give at least "
-                            f"{MIN_PROMPT_SECONDS:.0f} s (about {trained:.0f} s works best)")
+            raise DataError(
+                f"{name} is {seconds * 1000:.0f} ms long, shorter than one codec frame; give at least "
+                f"{MIN_PROMPT_SECONDS:.0f} s (about {trained:.0f} s works best)"
+            )
         peak = float(wav.abs().max())
         if peak < SILENT_PEAK:
-            raise DataError(f"{name} is silent (peak {20 * torch.log10(torch.tensor(max(peak, 1e-12))):.0f} dBFS); "
-                            f"give a recording of the voice to imitate, or synthesise without a prompt")
+            raise DataError(
+                f"{name} is silent (peak {20 * torch.log10(torch.tensor(max(peak, 1e-12))):.0f} dBFS); "
+                f"give a recording of the voice to imitate, or synthesise without a prompt"
+            )
         if seconds < MIN_PROMPT_SECONDS:
-            log.warning("%s is only %.2f s long; the model learned from %.1f s prompts, so the voice may follow it "
-                        "loosely", name, seconds, trained)
+            log.warning(
+                "%s is only %.2f s long; the model learned from %.1f s prompts, so the voice may follow it loosely",
+                name,
+                seconds,
+                trained,
+            )
         codes = self.encode_audio(Audio(wav, codec.sample_rate))
         if codes.shape[1] > self.prompt_frames:
             log.info("prompt cut to its first %.1f s (the training prompt length)", trained)
@@ -152,8 +178,9 @@ class SpeechModel(CodecModel):
         wavs, codes = [], []
         for k, (sentence, phonemes) in enumerate(zip(sentences, ids, strict=True)):
             log.info("sentence %d/%d: %s", k + 1, len(sentences), sentence)
-            spoken = self.generate_codes(phonemes, prompt, max_frames, use_cache=request.use_cache,
-                                         generator=generator)[0]
+            spoken = self.generate_codes(
+                phonemes, prompt, max_frames, use_cache=request.use_cache, generator=generator
+            )[0]
             wavs += [gap, self.decode_codes(spoken).wav] if wavs else [self.decode_codes(spoken).wav]
             codes.append(spoken)
             if request.rolling_context:
@@ -163,14 +190,20 @@ class SpeechModel(CodecModel):
 
 class SpeechTask(Task):
     """Args:
-        model: a ``SpeechModel``; optim, lora: see ``tasks.base.Task``.
-        cfg_cond_dropout_p, cfg_prom_dropout_p: chance that a training item's text / prompt is dropped.
+    model: a ``SpeechModel``; optim, lora: see ``tasks.base.Task``.
+    cfg_cond_dropout_p, cfg_prom_dropout_p: chance that a training item's text / prompt is dropped.
     """
 
     model: SpeechModel
 
-    def __init__(self, model: SpeechModel, optim: dict, cfg_cond_dropout_p: float = 0.1,
-                 cfg_prom_dropout_p: float = 0.1, lora: dict | None = None):
+    def __init__(
+        self,
+        model: SpeechModel,
+        optim: dict,
+        cfg_cond_dropout_p: float = 0.1,
+        cfg_prom_dropout_p: float = 0.1,
+        lora: dict | None = None,
+    ):
         for name, p in (("cfg_cond_dropout_p", cfg_cond_dropout_p), ("cfg_prom_dropout_p", cfg_prom_dropout_p)):
             if not 0 <= p < 1:
                 raise ConfigError(f"task.{name} must be in [0, 1), got {p}")

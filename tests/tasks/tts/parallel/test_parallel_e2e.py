@@ -15,10 +15,17 @@ from audiolm.runs import evaluate
 from conftest import TTS_TINY, run_entry
 
 # task=tts's tiny settings, with shorter prompts and one eval sample to keep the run short
-NAR_TINY = ["task=tts_parallel", *[o for o in TTS_TINY if o not in ("task=tts", "eval.n_samples=2")],
-            "task.model.prompt_seconds=1.0", "eval.n_samples=1"]
-AR_TINY = [*[o for o in NAR_TINY if o != "model=llama"], "task/tts/parallel/mode@task.model.mode=ar",
-           "model=mamba"]  # AR decodes on any backbone
+NAR_TINY = [
+    "task=tts_parallel",
+    *[o for o in TTS_TINY if o not in ("task=tts", "eval.n_samples=2")],
+    "task.model.prompt_seconds=1.0",
+    "eval.n_samples=1",
+]
+AR_TINY = [
+    *[o for o in NAR_TINY if o != "model=llama"],
+    "task/tts/parallel/mode@task.model.mode=ar",
+    "model=mamba",
+]  # AR decodes on any backbone
 
 
 def train(data_dir: Path, run_dir: Path, overrides: list[str]) -> Path:

@@ -39,14 +39,26 @@ SHORT = {"short": lambda: TransformerBackbone(hidden_size=H, num_layers=1, num_h
 FRONTEND = TextFrontend("en-us")
 
 
-def make_model(mode=MaskedMode, backbone: str = "llama", encoder=AudioEncoder, shared_heads: bool = False,
-               sampler: Sampler | None = None) -> ParallelTTS:
+def make_model(
+    mode=MaskedMode,
+    backbone: str = "llama",
+    encoder=AudioEncoder,
+    shared_heads: bool = False,
+    sampler: Sampler | None = None,
+) -> ParallelTTS:
     torch.manual_seed(0)
     codec = MelVQCodec(n_codebooks=Q, codebook_size=K)
     codec.load_fitted_state({"centroids": torch.randn(Q, K, codec.n_mels)})
-    return ParallelTTS({**BACKBONES, **SHORT}[backbone](), codec, FRONTEND, mode, encoder,
-                       functools.partial(AudioDecoder, shared_heads=shared_heads),
-                       sampler=sampler or Sampler(temperature=0), prompt_seconds=0.1).eval()
+    return ParallelTTS(
+        {**BACKBONES, **SHORT}[backbone](),
+        codec,
+        FRONTEND,
+        mode,
+        encoder,
+        functools.partial(AudioDecoder, shared_heads=shared_heads),
+        sampler=sampler or Sampler(temperature=0),
+        prompt_seconds=0.1,
+    ).eval()
 
 
 def make_task(mode=MaskedMode, backbone: str = "llama") -> ParallelTTSTask:
@@ -101,8 +113,13 @@ def test_decoder_head_sharing_is_a_config_switch():
     from audiolm.runs import build
 
     for shared, n_heads in (("true", 1), ("false", 4)):
-        cfg = compose_train(["experiment=tts_parallel_tiny", f"task.model.audio_decoder.shared_heads={shared}",
-                             "task/tts/parallel/encoder@task.model.audio_encoder=summed"])
+        cfg = compose_train(
+            [
+                "experiment=tts_parallel_tiny",
+                f"task.model.audio_decoder.shared_heads={shared}",
+                "task/tts/parallel/encoder@task.model.audio_encoder=summed",
+            ]
+        )
         _, _, task = build(cfg)
         model = task.model
         assert model.decoder.heads.shape[0] == n_heads and isinstance(model.prompt_encoder, SummedAudioEncoder)
@@ -115,8 +132,9 @@ def test_segmented_mask_keeps_text_and_prompt_blind_to_later_segments():
     keep = torch.zeros(2, dtype=torch.bool)
 
     def hidden(codes, prompt):
-        packed = model.pack_ids(b["phonemes"], b["phonemes_lengths"], prompt, b["prompt_lengths"], codes,
-                               b["codes_lengths"], keep, keep)
+        packed = model.pack_ids(
+            b["phonemes"], b["phonemes_lengths"], prompt, b["prompt_lengths"], codes, b["codes_lengths"], keep, keep
+        )
         with torch.no_grad():
             return model.backbone.forward_masked(packed.embeds, packed.segmented_mask()), packed.segments
 
@@ -135,8 +153,16 @@ def test_segmented_mask_keeps_text_and_prompt_blind_to_later_segments():
     assert not moved(new_prompt)[seg == TEXT].any() and moved(new_prompt)[seg == PROMPT].all()
     torch.testing.assert_close(new_response[0], base[0])  # items do not see each other
     one = batch(item(4, 3, 5, 0))
-    packed = model.pack_ids(one["phonemes"], one["phonemes_lengths"], one["prompt"], one["prompt_lengths"],
-                           one["codes"].transpose(1, 2), one["codes_lengths"], keep[:1], keep[:1])
+    packed = model.pack_ids(
+        one["phonemes"],
+        one["phonemes_lengths"],
+        one["prompt"],
+        one["prompt_lengths"],
+        one["codes"].transpose(1, 2),
+        one["codes_lengths"],
+        keep[:1],
+        keep[:1],
+    )
     with torch.no_grad():
         alone = model.backbone.forward_masked(packed.embeds, packed.segmented_mask())
     torch.testing.assert_close(alone[0], base[0, : alone.shape[1]], atol=1e-5, rtol=0)  # padding is not seen
@@ -185,8 +211,10 @@ def test_nar_mode_needs_an_attention_backbone():
 # -- NAR inference ---------------------------------------------------------------------------
 @pytest.mark.parametrize("unit", ["timestep", "level"])
 def test_demasking_accepts_the_scheduled_units_and_never_remasks_them(unit):
-    model = make_model(functools.partial(MaskedMode, steps=6, mask_unit=unit),
-                       sampler=Sampler(temperature=1.0, cfg_scale=2.0, cfg_rescale=0.5))
+    model = make_model(
+        functools.partial(MaskedMode, steps=6, mask_unit=unit),
+        sampler=Sampler(temperature=1.0, cfg_scale=2.0, cfg_rescale=0.5),
+    )
     frames, n = 9, 2
     condition = model.condition(torch.tensor(FRONTEND.ids("A test.")), torch.randint(0, K, (Q, 4)), n)
     trace = []
@@ -284,8 +312,9 @@ def test_max_duration_guard_follows_the_backbone_positions(mode, caplog):
         codes = model.generate_codes(ph, prompt, max_frames=100)[0]
     assert codes.shape[1] == 40 - (len(ph) + 5 + 2) and "max duration lowered" in caplog.text
     with pytest.raises(ConfigError, match="shorten the text"):
-        model.generate_codes(FRONTEND.ids("A much longer sentence than forty positions can hold."), prompt,
-                             max_frames=10)
+        model.generate_codes(
+            FRONTEND.ids("A much longer sentence than forty positions can hold."), prompt, max_frames=10
+        )
 
 
 # -- recipes ---------------------------------------------------------------------------------

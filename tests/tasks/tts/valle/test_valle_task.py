@@ -61,7 +61,7 @@ def test_dropped_conditions_keep_the_sequence_length():
     seq, start = layout.nar_sequence(full, codes, 2, echo=False)
     assert start == full.shape[0] and (seq[start:, 2] == 0).all() and (seq[start:, :2] >= layout.nar0).all()
     echoed, start = layout.nar_sequence(full, codes, 2, echo=True)
-    assert echoed.shape[0] == full.shape[0] + 2 * 6 + 1 and torch.equal(echoed[start:], seq[full.shape[0]:])
+    assert echoed.shape[0] == full.shape[0] + 2 * 6 + 1 and torch.equal(echoed[start:], seq[full.shape[0] :])
     assert int(seq.max()) < layout.size
 
 
@@ -75,8 +75,12 @@ def test_padding_does_not_change_any_level_loss(name):
         together = task.level_losses(batch(short, long), torch.full((2,), level), keep, keep)
         alone = [task.level_losses(batch(x), torch.full((1,), level), keep[:1], keep[:1]) for x in (short, long)]
         assert int(together[f"count_q{level}"]) == (6 + 12 if level == 0 else 5 + 11)  # AR adds EOS
-        torch.testing.assert_close(together[f"nll_sum_q{level}"], alone[0][f"nll_sum_q{level}"] +
-                                   alone[1][f"nll_sum_q{level}"], atol=1e-4, rtol=1e-5)
+        torch.testing.assert_close(
+            together[f"nll_sum_q{level}"],
+            alone[0][f"nll_sum_q{level}"] + alone[1][f"nll_sum_q{level}"],
+            atol=1e-4,
+            rtol=1e-5,
+        )
 
 
 def test_a_training_step_reaches_every_trained_parameter():
@@ -135,8 +139,11 @@ def test_long_text_is_spoken_sentence_by_sentence_and_joined():
     hop = model.codec.sample_rate / model.codec.frame_rate
     text = "One short sentence. And a second one! A third?"
     for rolling in (False, True):
-        result = model.generate(SpeechRequest(text, torch.randint(0, K, (Q, 5)), max_seconds=4 / model.codec.frame_rate,
-                                              rolling_context=rolling))
+        result = model.generate(
+            SpeechRequest(
+                text, torch.randint(0, K, (Q, 5)), max_seconds=4 / model.codec.frame_rate, rolling_context=rolling
+            )
+        )
         wav = result.audio[0].wav
         assert wav.shape == (1, 3 * 4 * hop + 2 * int(GAP_SECONDS * model.codec.sample_rate))
         assert result.codes[0].shape == (Q, 3 * 4)
@@ -159,8 +166,10 @@ def test_guidance_combines_conditional_and_unconditional_rows():
 @pytest.mark.parametrize("name", ["llama", "transformer"])
 def test_attention_backbones_attend_both_ways(name):
     torch.manual_seed(0)
-    one_layer = {"llama": lambda: LlamaBackbone(hidden_size=H, num_layers=1, num_heads=2, intermediate_size=64),
-                 "transformer": lambda: TransformerBackbone(hidden_size=H, num_layers=1, num_heads=2)}[name]().eval()
+    one_layer = {
+        "llama": lambda: LlamaBackbone(hidden_size=H, num_layers=1, num_heads=2, intermediate_size=64),
+        "transformer": lambda: TransformerBackbone(hidden_size=H, num_layers=1, num_heads=2),
+    }[name]().eval()
     x = torch.randn(2, 7, H)
     mask = torch.tensor([[True] * 7, [True] * 5 + [False] * 2])
     with torch.no_grad():
@@ -205,13 +214,15 @@ def test_lora_adapter_trains_alone_exports_and_reloads(tmp_path):
     load_adapter(base, out)
     cached = base.generate_codes(ph, None, max_frames=10, use_cache=True)[0]
     assert torch.equal(cached, tuned.generate_codes(ph, None, max_frames=10)[0])
-    assert torch.equal(cached, base.generate_codes(ph, None, max_frames=10, use_cache=False)[0]), \
+    assert torch.equal(cached, base.generate_codes(ph, None, max_frames=10, use_cache=False)[0]), (
         "adapters in the cached path"
+    )
     assert not torch.equal(cached, before)
 
 
-@pytest.mark.parametrize(("dtype", "torch_dtype"),
-                         [("fp32", torch.float32), ("fp16", torch.float16), ("bf16", torch.bfloat16)])
+@pytest.mark.parametrize(
+    ("dtype", "torch_dtype"), [("fp32", torch.float32), ("fp16", torch.float16), ("bf16", torch.bfloat16)]
+)
 def test_safetensors_export_holds_weights_codec_state_and_metadata(tmp_path, dtype, torch_dtype):
     from omegaconf import OmegaConf
 
@@ -230,8 +241,9 @@ def test_safetensors_export_holds_weights_codec_state_and_metadata(tmp_path, dty
 def test_a_sentence_with_an_equals_sign_is_text_not_an_override():
     from audiolm.cli.export import split_args
 
-    ckpt, overrides, rest = split_args(["E=mc2 is famous.", "ckpt=m.ckpt", "sampling.top_k=5", "+task.x=1",
-                                        "--out", "o.wav"])
+    ckpt, overrides, rest = split_args(
+        ["E=mc2 is famous.", "ckpt=m.ckpt", "sampling.top_k=5", "+task.x=1", "--out", "o.wav"]
+    )
     assert str(ckpt) == "m.ckpt" and overrides == ["sampling.top_k=5", "+task.x=1"]
     assert rest == ["E=mc2 is famous.", "--out", "o.wav"]
 

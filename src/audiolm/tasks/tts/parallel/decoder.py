@@ -16,17 +16,20 @@ from torch import nn
 
 class AudioDecoder(nn.Module):
     """Args:
-        n_levels, n_classes, hidden_size: Q, C classes per level, H (given by the model).
-        shared_heads: one output head for every level (True) or one per level (False).
-        ffn_mult: width of the feed-forward block as a multiple of H.
+    n_levels, n_classes, hidden_size: Q, C classes per level, H (given by the model).
+    shared_heads: one output head for every level (True) or one per level (False).
+    ffn_mult: width of the feed-forward block as a multiple of H.
     """
 
     def __init__(self, n_levels: int, n_classes: int, hidden_size: int, shared_heads: bool = False, ffn_mult: int = 2):
         super().__init__()
         self.n_levels, self.n_classes, self.shared_heads = n_levels, n_classes, shared_heads
         self.norm = nn.LayerNorm(hidden_size)
-        self.ffn = nn.Sequential(nn.Linear(hidden_size, ffn_mult * hidden_size), nn.GELU(),
-                                 nn.Linear(ffn_mult * hidden_size, n_levels * hidden_size))
+        self.ffn = nn.Sequential(
+            nn.Linear(hidden_size, ffn_mult * hidden_size),
+            nn.GELU(),
+            nn.Linear(ffn_mult * hidden_size, n_levels * hidden_size),
+        )
         self.heads = nn.Parameter(torch.empty(1 if shared_heads else n_levels, n_classes, hidden_size))
         nn.init.normal_(self.heads, std=0.02)
 

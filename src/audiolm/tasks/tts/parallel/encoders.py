@@ -61,8 +61,9 @@ class AudioEncoder(nn.Module):
         self.levels = _LevelTables(n_levels, n_ids, hidden_size)
         self.level_position = nn.Parameter(torch.randn(n_levels, hidden_size) * 0.02)
         self.norm = nn.LayerNorm(hidden_size)
-        self.ffn = nn.Sequential(nn.Linear(hidden_size, ffn_mult * hidden_size), nn.GELU(),
-                                 nn.Linear(ffn_mult * hidden_size, hidden_size))
+        self.ffn = nn.Sequential(
+            nn.Linear(hidden_size, ffn_mult * hidden_size), nn.GELU(), nn.Linear(ffn_mult * hidden_size, hidden_size)
+        )
         # Equal weights at the start (softmax of zeros): every level counts the same until training says otherwise.
         self.level_logits = nn.Parameter(torch.zeros(n_levels))
 

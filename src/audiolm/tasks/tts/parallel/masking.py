@@ -29,14 +29,20 @@ def check_masking(mask_unit: str, ratio_sampling: str, mask_ratio: float) -> Non
     if mask_unit not in MASK_UNITS:
         raise ConfigError(f"task.model.mode.mask_unit must be one of {list(MASK_UNITS)}, got {mask_unit!r}")
     if ratio_sampling not in RATIO_SAMPLERS:
-        raise ConfigError(f"task.model.mode.ratio_sampling must be one of {sorted(RATIO_SAMPLERS)}, "
-                          f"got {ratio_sampling!r}")
+        raise ConfigError(
+            f"task.model.mode.ratio_sampling must be one of {sorted(RATIO_SAMPLERS)}, got {ratio_sampling!r}"
+        )
     if not 0 < mask_ratio <= 1:
         raise ConfigError(f"task.model.mode.mask_ratio must be in (0, 1], got {mask_ratio}")
 
 
-def training_mask(lengths: torch.Tensor, n_levels: int, ratios: torch.Tensor, per_level: bool,
-                  generator: torch.Generator | None = None) -> torch.Tensor:
+def training_mask(
+    lengths: torch.Tensor,
+    n_levels: int,
+    ratios: torch.Tensor,
+    per_level: bool,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
     """Masked positions [B, F_max, Q] (bool) of items with ``lengths`` [B] frames; ``ratios`` [B] in (0, 1].
 
     Exactly ``max(1, round(ratio * U_b))`` of item b's U_b units are masked, chosen uniformly.

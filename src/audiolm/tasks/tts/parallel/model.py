@@ -32,17 +32,25 @@ from audiolm.text.frontend import TextFrontend
 
 class ParallelTTS(SpeechModel):
     """Args:
-        backbone, codec, sampler, text, prompt_seconds: see ``SpeechModel``.
-        mode: builds the mode from ``hidden_size`` and ``backbone`` (a Hydra partial of ``MaskedMode`` or
-            ``AutoregressiveMode``).
-        audio_encoder: builds an audio encoder from ``n_levels``, ``n_ids``, ``hidden_size`` (prompt and
-            response each get one).
-        audio_decoder: builds the decoder from ``n_levels``, ``n_classes``, ``hidden_size``.
+    backbone, codec, sampler, text, prompt_seconds: see ``SpeechModel``.
+    mode: builds the mode from ``hidden_size`` and ``backbone`` (a Hydra partial of ``MaskedMode`` or
+        ``AutoregressiveMode``).
+    audio_encoder: builds an audio encoder from ``n_levels``, ``n_ids``, ``hidden_size`` (prompt and
+        response each get one).
+    audio_decoder: builds the decoder from ``n_levels``, ``n_classes``, ``hidden_size``.
     """
 
-    def __init__(self, backbone: Backbone, codec: AudioCodec, text: TextFrontend, mode: Callable[..., nn.Module],
-                 audio_encoder: Callable[..., nn.Module], audio_decoder: Callable[..., nn.Module],
-                 sampler: Sampler | None = None, prompt_seconds: float = 3.0):
+    def __init__(
+        self,
+        backbone: Backbone,
+        codec: AudioCodec,
+        text: TextFrontend,
+        mode: Callable[..., nn.Module],
+        audio_encoder: Callable[..., nn.Module],
+        audio_decoder: Callable[..., nn.Module],
+        sampler: Sampler | None = None,
+        prompt_seconds: float = 3.0,
+    ):
         super().__init__(backbone, codec, text, sampler, prompt_seconds)
         q, k, h = codec.n_codebooks, codec.codebook_size, backbone.hidden_size
         self.n_levels, self.codebook_size = q, k
@@ -57,9 +65,17 @@ class ParallelTTS(SpeechModel):
         self.decoder = audio_decoder(n_levels=q, n_classes=self.mode.classes(k), hidden_size=h)
 
     # -- sequences -----------------------------------------------------------------------------
-    def pack_ids(self, phonemes: torch.Tensor, phonemes_lengths: torch.Tensor, prompt: torch.Tensor,
-                 prompt_lengths: torch.Tensor, response: torch.Tensor, response_lengths: torch.Tensor,
-                 drop_text: torch.Tensor, drop_prompt: torch.Tensor) -> Packed:
+    def pack_ids(
+        self,
+        phonemes: torch.Tensor,
+        phonemes_lengths: torch.Tensor,
+        prompt: torch.Tensor,
+        prompt_lengths: torch.Tensor,
+        response: torch.Tensor,
+        response_lengths: torch.Tensor,
+        drop_text: torch.Tensor,
+        drop_prompt: torch.Tensor,
+    ) -> Packed:
         """Embed and pack a batch: phonemes [B, T], prompt codes [B, Q, Fp], response ids [B, F, Q] (id K is
         the mask / EOS), their ``*_lengths`` [B]; drop_text, drop_prompt [B] bool (null embeddings instead)."""
         d, special = self.device, self.specials.weight
@@ -67,14 +83,31 @@ class ParallelTTS(SpeechModel):
         text = torch.where(drop_text.to(d)[:, None, None], special[TEXT_NULL], text)
         prompt = self.prompt_encoder(prompt.to(d).transpose(1, 2))
         prompt = torch.where(drop_prompt.to(d)[:, None, None], special[PROMPT_NULL], prompt)
-        return pack(text, phonemes_lengths, prompt, prompt_lengths, self.response_encoder(response.to(d)),
-                    response_lengths, special[SEP], special[BOS])
+        return pack(
+            text,
+            phonemes_lengths,
+            prompt,
+            prompt_lengths,
+            self.response_encoder(response.to(d)),
+            response_lengths,
+            special[SEP],
+            special[BOS],
+        )
 
-    def pack_batch(self, batch: dict[str, torch.Tensor], response: torch.Tensor, drop_text: torch.Tensor,
-                   drop_prompt: torch.Tensor) -> Packed:
+    def pack_batch(
+        self, batch: dict[str, torch.Tensor], response: torch.Tensor, drop_text: torch.Tensor, drop_prompt: torch.Tensor
+    ) -> Packed:
         """A ``TTSItems`` batch packed with ``response`` ids [B, F, Q] in place of its codes."""
-        return self.pack_ids(batch["phonemes"], batch["phonemes_lengths"], batch["prompt"], batch["prompt_lengths"],
-                             response, batch["codes_lengths"], drop_text, drop_prompt)
+        return self.pack_ids(
+            batch["phonemes"],
+            batch["phonemes_lengths"],
+            batch["prompt"],
+            batch["prompt_lengths"],
+            response,
+            batch["codes_lengths"],
+            drop_text,
+            drop_prompt,
+        )
 
     def condition(self, phonemes: torch.Tensor, prompt: torch.Tensor | None, n: int) -> dict[str, torch.Tensor]:
         """``pack_ids`` arguments (less the response) of ``n`` conditional rows speaking phonemes [T] in the voice
@@ -84,9 +117,14 @@ class ParallelTTS(SpeechModel):
         drop_prompt = drop_text | (prompt is None)
         if prompt is None:  # a null prompt as long as training prompts, as training dropped them
             prompt = torch.zeros(self.n_levels, self.prompt_frames, dtype=torch.long)
-        return {"phonemes": phonemes[None].expand(rows, -1), "phonemes_lengths": torch.full((rows,), len(phonemes)),
-                "prompt": prompt[None].expand(rows, -1, -1), "prompt_lengths": torch.full((rows,), prompt.shape[1]),
-                "drop_text": drop_text, "drop_prompt": drop_prompt}
+        return {
+            "phonemes": phonemes[None].expand(rows, -1),
+            "phonemes_lengths": torch.full((rows,), len(phonemes)),
+            "prompt": prompt[None].expand(rows, -1, -1),
+            "prompt_lengths": torch.full((rows,), prompt.shape[1]),
+            "drop_text": drop_text,
+            "drop_prompt": drop_prompt,
+        }
 
     def condition_budget(self, condition: dict[str, torch.Tensor], max_frames: int) -> int:
         """``frame_budget`` after the text and prompt of ``condition`` (and their SEP and BOS)."""
@@ -94,8 +132,15 @@ class ParallelTTS(SpeechModel):
         return self.frame_budget(prefix, max_frames)
 
     # -- inference -----------------------------------------------------------------------------
-    def generate_codes(self, phonemes: list[int], prompt: torch.Tensor | None, max_frames: int, n_samples: int = 1,
-                       use_cache: bool = True, generator: torch.Generator | None = None) -> list[torch.Tensor]:
+    def generate_codes(
+        self,
+        phonemes: list[int],
+        prompt: torch.Tensor | None,
+        max_frames: int,
+        n_samples: int = 1,
+        use_cache: bool = True,
+        generator: torch.Generator | None = None,
+    ) -> list[torch.Tensor]:
         """The mode's renditions: codes [Q, F_i] each."""
         ph, prompt = self.inputs(phonemes, prompt)
         return self.mode.generate(self, ph, prompt, max_frames, n_samples, use_cache, generator)

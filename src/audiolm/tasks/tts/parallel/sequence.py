@@ -65,8 +65,16 @@ class Packed:
         return hidden[torch.arange(hidden.shape[0], device=hidden.device), self.bos.to(hidden.device)]
 
 
-def pack(text: torch.Tensor, text_lengths: torch.Tensor, prompt: torch.Tensor, prompt_lengths: torch.Tensor,
-         response: torch.Tensor, response_lengths: torch.Tensor, sep: torch.Tensor, bos: torch.Tensor) -> Packed:
+def pack(
+    text: torch.Tensor,
+    text_lengths: torch.Tensor,
+    prompt: torch.Tensor,
+    prompt_lengths: torch.Tensor,
+    response: torch.Tensor,
+    response_lengths: torch.Tensor,
+    sep: torch.Tensor,
+    bos: torch.Tensor,
+) -> Packed:
     """Embedded segments (each right-padded) -> one packed sequence per item.
 
     text: [B, T, H], prompt: [B, Fp, H], response: [B, F, H] (F may be 0); ``*_lengths``: [B] real

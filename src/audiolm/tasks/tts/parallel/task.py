@@ -19,22 +19,34 @@ from audiolm.tasks.tts.valle.layout import level_probabilities
 
 class ParallelTTSTask(SpeechTask):
     """Args:
-        model: a ``ParallelTTS``; optim, lora: see ``tasks.base.Task``.
-        level_loss_weights: ``equal`` | ``normal`` | ``decreasing`` | Q weights: each level's weight in the
-            token loss (``valle.layout.level_probabilities``, scaled to mean 1).
-        cfg_cond_dropout_p, cfg_prom_dropout_p: see ``SpeechTask``.
+    model: a ``ParallelTTS``; optim, lora: see ``tasks.base.Task``.
+    level_loss_weights: ``equal`` | ``normal`` | ``decreasing`` | Q weights: each level's weight in the
+        token loss (``valle.layout.level_probabilities``, scaled to mean 1).
+    cfg_cond_dropout_p, cfg_prom_dropout_p: see ``SpeechTask``.
     """
 
     model: ParallelTTS
 
-    def __init__(self, model: ParallelTTS, optim: dict, level_loss_weights: str | list[float] = "equal",
-                 cfg_cond_dropout_p: float = 0.1, cfg_prom_dropout_p: float = 0.1, lora: dict | None = None):
+    def __init__(
+        self,
+        model: ParallelTTS,
+        optim: dict,
+        level_loss_weights: str | list[float] = "equal",
+        cfg_cond_dropout_p: float = 0.1,
+        cfg_prom_dropout_p: float = 0.1,
+        lora: dict | None = None,
+    ):
         super().__init__(model, optim, cfg_cond_dropout_p, cfg_prom_dropout_p, lora)
         weights = level_probabilities(level_loss_weights, model.n_levels) * model.n_levels
         self.register_buffer("level_weights", weights, persistent=False)
 
-    def losses_for(self, batch: dict[str, torch.Tensor], drop_text: torch.Tensor, drop_prompt: torch.Tensor,
-                   generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
+    def losses_for(
+        self,
+        batch: dict[str, torch.Tensor],
+        drop_text: torch.Tensor,
+        drop_prompt: torch.Tensor,
+        generator: torch.Generator | None = None,
+    ) -> dict[str, torch.Tensor]:
         """``loss`` (what is optimised), per-level ``nll_sum_q{q}`` / ``correct_q{q}`` / ``count_q{q}`` and the
         mode's own scalar figures, for a batch whose items' text / prompt are dropped where drop_* [B] say."""
         return self.model.mode.losses(self.model, batch, drop_text, drop_prompt, self.level_weights, generator)
@@ -48,5 +60,9 @@ class ParallelTTSTask(SpeechTask):
         log_levels(self, prefix, out, self.model.n_levels)
         for key, value in out.items():  # the loss and the mode's own figures, per item
             if not is_level_key(key):
-                self.log(f"{prefix}/{key}", value.detach().float(), batch_size=batch["codes"].shape[0],
-                         sync_dist=prefix == "val")
+                self.log(
+                    f"{prefix}/{key}",
+                    value.detach().float(),
+                    batch_size=batch["codes"].shape[0],
+                    sync_dist=prefix == "val",
+                )

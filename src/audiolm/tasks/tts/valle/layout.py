@@ -53,8 +53,14 @@ class TokenLayout:
         rows[:, 0] = stream0
         return rows
 
-    def prefix(self, level: int, phonemes: torch.Tensor, prompt: torch.Tensor, drop_text: bool = False,
-               drop_prompt: bool = False) -> torch.Tensor:
+    def prefix(
+        self,
+        level: int,
+        phonemes: torch.Tensor,
+        prompt: torch.Tensor,
+        drop_text: bool = False,
+        drop_prompt: bool = False,
+    ) -> torch.Tensor:
         """Ids [L, Q] of ``[level] [phonemes] [SEP] [prompt] [BOS]``; phonemes: [T], prompt: [Q, Fp]."""
         text = self._rows(len(phonemes), TEXT_NULL if drop_text else phonemes + self.phoneme0)
         if drop_prompt:
@@ -77,8 +83,9 @@ class TokenLayout:
         ids[:, :level] = (codes[:level] + offsets).T
         return ids
 
-    def nar_sequence(self, prefix: torch.Tensor, codes: torch.Tensor, level: int,
-                     echo: bool) -> tuple[torch.Tensor, int]:
+    def nar_sequence(
+        self, prefix: torch.Tensor, codes: torch.Tensor, level: int, echo: bool
+    ) -> tuple[torch.Tensor, int]:
         """prefix [P, Q] + NAR target frames -> (ids [L, Q], index of the first predicting position).
 
         With ``echo`` the target frames come twice, the second time after another BOS.
@@ -111,12 +118,16 @@ def level_probabilities(spec: str | list[float], n_levels: int) -> torch.Tensor:
     """
     if isinstance(spec, str):
         if spec not in LEVEL_WEIGHTS:
-            raise ConfigError(f"task.rvq_levels_p must be one of {sorted(LEVEL_WEIGHTS)} or a list of {n_levels} "
-                              f"weights, got {spec!r}")
+            raise ConfigError(
+                f"task.rvq_levels_p must be one of {sorted(LEVEL_WEIGHTS)} or a list of {n_levels} "
+                f"weights, got {spec!r}"
+            )
         weights = LEVEL_WEIGHTS[spec](n_levels)
     else:
         weights = torch.tensor(list(spec), dtype=torch.float64)
         if weights.shape != (n_levels,) or (weights < 0).any() or weights.sum() <= 0:
-            raise ConfigError(f"task.rvq_levels_p as a list needs {n_levels} non-negative weights (one per codec "
-                              f"level) with a positive sum, got {list(spec)}")
+            raise ConfigError(
+                f"task.rvq_levels_p as a list needs {n_levels} non-negative weights (one per codec "
+                f"level) with a positive sum, got {list(spec)}"
+            )
     return (weights / weights.sum()).float()

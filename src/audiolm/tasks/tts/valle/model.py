@@ -30,16 +30,24 @@ log = logging.getLogger(__name__)
 
 class VallE(SpeechModel):
     """Args:
-        backbone, codec, sampler, text, prompt_seconds: see ``SpeechModel`` (``sampler`` drives the AR pass).
-        nar_temperature: sampling temperature of the NAR levels (0: greedy, as the seed found best); their
-            guidance follows ``sampler``'s, so an eval-time ``sampling.cfg_scale`` reaches both passes.
+    backbone, codec, sampler, text, prompt_seconds: see ``SpeechModel`` (``sampler`` drives the AR pass).
+    nar_temperature: sampling temperature of the NAR levels (0: greedy, as the seed found best); their
+        guidance follows ``sampler``'s, so an eval-time ``sampling.cfg_scale`` reaches both passes.
     """
 
-    def __init__(self, backbone: Backbone, codec: AudioCodec, text: TextFrontend, sampler: Sampler | None = None,
-                 prompt_seconds: float = 3.0, nar_temperature: float = 0.0):
+    def __init__(
+        self,
+        backbone: Backbone,
+        codec: AudioCodec,
+        text: TextFrontend,
+        sampler: Sampler | None = None,
+        prompt_seconds: float = 3.0,
+        nar_temperature: float = 0.0,
+    ):
         super().__init__(backbone, codec, text, sampler, prompt_seconds)
-        self.nar_sampler = Sampler(temperature=nar_temperature, cfg_scale=self.sampler.cfg_scale,
-                                   cfg_rescale=self.sampler.cfg_rescale)
+        self.nar_sampler = Sampler(
+            temperature=nar_temperature, cfg_scale=self.sampler.cfg_scale, cfg_rescale=self.sampler.cfg_rescale
+        )
         q, k, h = codec.n_codebooks, codec.codebook_size, backbone.hidden_size
         self.layout = TokenLayout(len(text.vocab), q, k)
         self.embedding = nn.EmbeddingBag(self.layout.size, h, mode="sum", padding_idx=0)
@@ -71,8 +79,9 @@ class VallE(SpeechModel):
         return torch.einsum("bfh,bkh->bfk", hidden, self.nar_head[levels - 1])
 
     # -- inference -----------------------------------------------------------------------------
-    def prefix_rows(self, level: int, phonemes: torch.Tensor, prompt: torch.Tensor | None, n: int,
-                    guided: bool) -> torch.Tensor:
+    def prefix_rows(
+        self, level: int, phonemes: torch.Tensor, prompt: torch.Tensor | None, n: int, guided: bool
+    ) -> torch.Tensor:
         """Ids [R, P, Q]: ``n`` conditional rows, then ``n`` unconditional ones when ``guided``."""
         no_prompt = prompt is None
         if no_prompt:  # a null prompt as long as training prompts, as training dropped them
@@ -83,26 +92,52 @@ class VallE(SpeechModel):
         return torch.stack(rows).to(self.device)
 
     @torch.inference_mode()
-    def generate_level0(self, phonemes: torch.Tensor, prompt: torch.Tensor | None, max_frames: int, n: int,
-                        use_cache: bool = True, generator: torch.Generator | None = None) -> list[torch.Tensor]:
+    def generate_level0(
+        self,
+        phonemes: torch.Tensor,
+        prompt: torch.Tensor | None,
+        max_frames: int,
+        n: int,
+        use_cache: bool = True,
+        generator: torch.Generator | None = None,
+    ) -> list[torch.Tensor]:
         """AR pass: ``n`` level-0 sequences [F_i] (at least one frame, at most ``max_frames``)."""
         sampler, layout = self.sampler, self.layout
         ids = self.prefix_rows(0, phonemes, prompt, n, sampler.guided)
         max_frames = self.frame_budget(ids.shape[1] + 1, max_frames, 2 if self.echo else 1)
         ranges = torch.tensor([0, layout.k + 1]).repeat(max_frames, 1, 1)  # [S, 1, 2]: codes and EOS
         ranges[0, 0, 1] = layout.k  # not EOS first: every rendition has at least one frame
-        out = decode(lambda steps: self.embed(layout.ar_inputs(steps[..., 0])), self.backbone,
-                     lambda hidden: self.ar_head(hidden)[:, :, None], self.embed(ids), ranges, sampler,
-                     stop_id=layout.eos, guided=sampler.guided, use_cache=use_cache, generator=generator)
+        out = decode(
+            lambda steps: self.embed(layout.ar_inputs(steps[..., 0])),
+            self.backbone,
+            lambda hidden: self.ar_head(hidden)[:, :, None],
+            self.embed(ids),
+            ranges,
+            sampler,
+            stop_id=layout.eos,
+            guided=sampler.guided,
+            use_cache=use_cache,
+            generator=generator,
+        )
         if not bool(out.stopped.all()):
-            log.warning("%d of %d rendition(s) reached the max duration (%d frames, %.1f s) without ending; raise "
-                        "max_seconds if the text is long", int((~out.stopped).sum()), n, max_frames,
-                        max_frames / self.codec.frame_rate)
+            log.warning(
+                "%d of %d rendition(s) reached the max duration (%d frames, %.1f s) without ending; raise "
+                "max_seconds if the text is long",
+                int((~out.stopped).sum()),
+                n,
+                max_frames,
+                max_frames / self.codec.frame_rate,
+            )
         return [out.steps[b, : out.lengths[b], 0] for b in range(n)]
 
     @torch.inference_mode()
-    def generate_levels(self, phonemes: torch.Tensor, prompt: torch.Tensor | None, level0: torch.Tensor,
-                        generator: torch.Generator | None = None) -> torch.Tensor:
+    def generate_levels(
+        self,
+        phonemes: torch.Tensor,
+        prompt: torch.Tensor | None,
+        level0: torch.Tensor,
+        generator: torch.Generator | None = None,
+    ) -> torch.Tensor:
         """NAR passes: level0 [F] -> codes [Q, F], one forward per level 1..Q-1."""
         sampler, layout = self.nar_sampler, self.layout
         codes = level0[None].cpu()
@@ -120,8 +155,15 @@ class VallE(SpeechModel):
             codes = torch.cat([codes, new[None]])
         return codes
 
-    def generate_codes(self, phonemes: list[int], prompt: torch.Tensor | None, max_frames: int, n_samples: int = 1,
-                       use_cache: bool = True, generator: torch.Generator | None = None) -> list[torch.Tensor]:
+    def generate_codes(
+        self,
+        phonemes: list[int],
+        prompt: torch.Tensor | None,
+        max_frames: int,
+        n_samples: int = 1,
+        use_cache: bool = True,
+        generator: torch.Generator | None = None,
+    ) -> list[torch.Tensor]:
         """AR level 0 for every rendition, then the NAR levels of each: codes [Q, F_i]."""
         ph, prompt = self.inputs(phonemes, prompt)
         level0 = self.generate_level0(ph, prompt, max_frames, n_samples, use_cache, generator)

@@ -29,16 +29,23 @@ Pass = tuple[torch.Tensor, torch.Tensor, torch.Tensor]
 
 class VallETask(SpeechTask):
     """Args:
-        model: a ``VallE``; optim, lora: see ``tasks.base.Task`` (the LoRA base model is loaded by
-            ``runs.train`` from ``lora.base``).
-        rvq_levels_p: how often each level is trained (``layout.level_probabilities``).
-        cfg_cond_dropout_p, cfg_prom_dropout_p: see ``SpeechTask``.
+    model: a ``VallE``; optim, lora: see ``tasks.base.Task`` (the LoRA base model is loaded by
+        ``runs.train`` from ``lora.base``).
+    rvq_levels_p: how often each level is trained (``layout.level_probabilities``).
+    cfg_cond_dropout_p, cfg_prom_dropout_p: see ``SpeechTask``.
     """
 
     model: VallE
 
-    def __init__(self, model: VallE, optim: dict, rvq_levels_p: str | list[float] = "equal",
-                 cfg_cond_dropout_p: float = 0.1, cfg_prom_dropout_p: float = 0.1, lora: dict | None = None):
+    def __init__(
+        self,
+        model: VallE,
+        optim: dict,
+        rvq_levels_p: str | list[float] = "equal",
+        cfg_cond_dropout_p: float = 0.1,
+        cfg_prom_dropout_p: float = 0.1,
+        lora: dict | None = None,
+    ):
         super().__init__(model, optim, cfg_cond_dropout_p, cfg_prom_dropout_p, lora)
         self.register_buffer("level_p", level_probabilities(rvq_levels_p, model.layout.q), persistent=False)
 
@@ -46,19 +53,29 @@ class VallETask(SpeechTask):
     @staticmethod
     def _items(batch: dict[str, torch.Tensor]) -> Items:
         """(phonemes [T], prompt [Q, Fp], codes [Q, F]) of each item, unpadded, on the CPU for layout."""
-        cpu = {k: batch[k].cpu() for k in ("phonemes", "phonemes_lengths", "prompt", "prompt_lengths", "codes",
-                                           "codes_lengths")}
-        return [(cpu["phonemes"][b, : cpu["phonemes_lengths"][b]], cpu["prompt"][b, :, : cpu["prompt_lengths"][b]],
-                 cpu["codes"][b, :, : cpu["codes_lengths"][b]]) for b in range(len(cpu["codes_lengths"]))]
+        cpu = {
+            k: batch[k].cpu()
+            for k in ("phonemes", "phonemes_lengths", "prompt", "prompt_lengths", "codes", "codes_lengths")
+        }
+        return [
+            (
+                cpu["phonemes"][b, : cpu["phonemes_lengths"][b]],
+                cpu["prompt"][b, :, : cpu["prompt_lengths"][b]],
+                cpu["codes"][b, :, : cpu["codes_lengths"][b]],
+            )
+            for b in range(len(cpu["codes_lengths"]))
+        ]
 
     def _pad(self, seqs: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         """[L_b, Q] sequences -> ids [B, L_max, Q] (empty-id padded) on the device, and padding_mask [B, L_max]."""
         backbone = self.model.backbone
         longest, limit = max(s.shape[0] for s in seqs), backbone.max_length
         if limit is not None and longest > limit:
-            raise ConfigError(f"a training sequence has {longest} positions but {type(backbone).__name__} accepts "
-                              f"{limit}; lower data.segment_seconds or task.model.prompt_seconds, or raise "
-                              f"model.max_position_embeddings")
+            raise ConfigError(
+                f"a training sequence has {longest} positions but {type(backbone).__name__} accepts "
+                f"{limit}; lower data.segment_seconds or task.model.prompt_seconds, or raise "
+                f"model.max_position_embeddings"
+            )
         ids = torch.zeros(len(seqs), longest, self.model.layout.q, dtype=torch.long)
         mask = torch.zeros(len(seqs), longest, dtype=torch.bool)
         for b, s in enumerate(seqs):
@@ -112,23 +129,30 @@ class VallETask(SpeechTask):
         return model.nar_logits(hidden, levels.to(self.device)), self._pad_targets(targets, valid), valid
 
     # -- losses --------------------------------------------------------------------------------
-    def level_losses(self, batch: dict[str, torch.Tensor], levels: torch.Tensor, drop_text: torch.Tensor,
-                     drop_prompt: torch.Tensor) -> dict[str, torch.Tensor]:
+    def level_losses(
+        self, batch: dict[str, torch.Tensor], levels: torch.Tensor, drop_text: torch.Tensor, drop_prompt: torch.Tensor
+    ) -> dict[str, torch.Tensor]:
         """Summed NLL, correct and token counts per level for items trained at ``levels`` [B], and ``loss``."""
         items = self._items(batch)
         ar = (levels == 0).nonzero()[:, 0].tolist()
         nar = (levels > 0).nonzero()[:, 0].tolist()
         passes = []
         if ar:
-            passes.append((torch.zeros(len(ar), dtype=torch.long),
-                           self._ar_pass([items[i] for i in ar], drop_text[ar], drop_prompt[ar])))
+            passes.append(
+                (
+                    torch.zeros(len(ar), dtype=torch.long),
+                    self._ar_pass([items[i] for i in ar], drop_text[ar], drop_prompt[ar]),
+                )
+            )
         if nar:
-            passes.append((levels[nar], self._nar_pass([items[i] for i in nar], levels[nar], drop_text[nar],
-                                                       drop_prompt[nar])))
+            passes.append(
+                (levels[nar], self._nar_pass([items[i] for i in nar], levels[nar], drop_text[nar], drop_prompt[nar]))
+            )
         out: dict[str, torch.Tensor] = {}
         for item_levels, (logits, targets, valid) in passes:
-            nll = F.cross_entropy(logits.flatten(0, 1).float(), targets.flatten(), ignore_index=IGNORE,
-                                  reduction="none").view_as(targets)
+            nll = F.cross_entropy(
+                logits.flatten(0, 1).float(), targets.flatten(), ignore_index=IGNORE, reduction="none"
+            ).view_as(targets)
             correct = logits.detach().argmax(-1) == targets
             per_token = item_levels.to(valid.device)[:, None].expand_as(targets)
             add_sums(out, level_sums(nll, correct, valid, per_token, item_levels.unique().tolist()))

@@ -37,9 +37,15 @@ class AutoregressiveMode(nn.Module):
         """Decoder classes per level: the K codes and EOS (id K, used in level 0)."""
         return codebook_size + 1
 
-    def losses(self, model: ParallelTTS, batch: dict[str, torch.Tensor], drop_text: torch.Tensor,
-               drop_prompt: torch.Tensor, level_weights: torch.Tensor,
-               generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
+    def losses(
+        self,
+        model: ParallelTTS,
+        batch: dict[str, torch.Tensor],
+        drop_text: torch.Tensor,
+        drop_prompt: torch.Tensor,
+        level_weights: torch.Tensor,
+        generator: torch.Generator | None = None,
+    ) -> dict[str, torch.Tensor]:
         """Next-frame token losses over every level, and EOS after the last frame; see
         ``ParallelTTSTask.losses_for``."""
         codes, lengths = batch["codes"].transpose(1, 2), batch["codes_lengths"]  # [B, F, Q]
@@ -56,19 +62,45 @@ class AutoregressiveMode(nn.Module):
         return level_losses(model.decoder(outputs), targets, scored, level_weights)
 
     @torch.inference_mode()
-    def generate(self, model: ParallelTTS, phonemes: torch.Tensor, prompt: torch.Tensor | None, max_frames: int, n: int,
-                 use_cache: bool, generator: torch.Generator | None) -> list[torch.Tensor]:
+    def generate(
+        self,
+        model: ParallelTTS,
+        phonemes: torch.Tensor,
+        prompt: torch.Tensor | None,
+        max_frames: int,
+        n: int,
+        use_cache: bool,
+        generator: torch.Generator | None,
+    ) -> list[torch.Tensor]:
         """``n`` renditions: codes [Q, F_i] each (at least one frame, at most ``max_frames``)."""
         condition, k, q = model.condition(phonemes, prompt, n), model.codebook_size, model.n_levels
         max_frames = model.condition_budget(condition, max_frames)
         rows = condition["drop_text"].shape[0]
-        prefix = model.pack_ids(**condition, response=torch.zeros(rows, 0, q, dtype=torch.long),
-                               response_lengths=torch.zeros(rows, dtype=torch.long))
+        prefix = model.pack_ids(
+            **condition,
+            response=torch.zeros(rows, 0, q, dtype=torch.long),
+            response_lengths=torch.zeros(rows, dtype=torch.long),
+        )
         ranges = torch.tensor([0, k]).repeat(max_frames, q, 1)  # [S, Q, 2]
         ranges[1:, 0, 1] = k + 1  # EOS in level 0, from the second frame on: every rendition has a frame
-        out = decode(model.response_encoder, model.backbone, model.decoder, prefix.embeds, ranges, model.sampler,
-                     stop_id=model.eos_id, guided=model.sampler.guided, use_cache=use_cache, generator=generator)
+        out = decode(
+            model.response_encoder,
+            model.backbone,
+            model.decoder,
+            prefix.embeds,
+            ranges,
+            model.sampler,
+            stop_id=model.eos_id,
+            guided=model.sampler.guided,
+            use_cache=use_cache,
+            generator=generator,
+        )
         if not bool(out.stopped.all()):
-            log.warning("%d of %d rendition(s) reached the max duration (%d frames) without ending; raise "
-                        "max_seconds if the text is long", int((~out.stopped).sum()), n, max_frames)
+            log.warning(
+                "%d of %d rendition(s) reached the max duration (%d frames) without ending; raise "
+                "max_seconds if the text is long",
+                int((~out.stopped).sum()),
+                n,
+                max_frames,
+            )
         return [out.steps[b, : out.lengths[b]].T.cpu() for b in range(n)]

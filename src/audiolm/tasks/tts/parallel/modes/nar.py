@@ -46,22 +46,32 @@ log = logging.getLogger(__name__)
 
 class MaskedMode(nn.Module):
     """Args:
-        hidden_size, backbone: given by the model (the backbone must attend both ways).
-        mask_ratio: share of response units masked in training (with ``ratio_sampling=fixed``).
-        ratio_sampling: ``fixed`` (always ``mask_ratio``) or ``cosine`` (drawn per item, MaskGIT).
-        mask_unit: ``timestep`` (all levels of a frame masked and accepted together) or ``level``.
-        steps: demasking steps N at inference.
-        duration_loss_weight: weight of the duration regression next to the token loss.
+    hidden_size, backbone: given by the model (the backbone must attend both ways).
+    mask_ratio: share of response units masked in training (with ``ratio_sampling=fixed``).
+    ratio_sampling: ``fixed`` (always ``mask_ratio``) or ``cosine`` (drawn per item, MaskGIT).
+    mask_unit: ``timestep`` (all levels of a frame masked and accepted together) or ``level``.
+    steps: demasking steps N at inference.
+    duration_loss_weight: weight of the duration regression next to the token loss.
     """
 
-    def __init__(self, hidden_size: int, backbone: Backbone, mask_ratio: float = 0.8, ratio_sampling: str = "fixed",
-                 mask_unit: str = "timestep", steps: int = 16, duration_loss_weight: float = 1.0):
+    def __init__(
+        self,
+        hidden_size: int,
+        backbone: Backbone,
+        mask_ratio: float = 0.8,
+        ratio_sampling: str = "fixed",
+        mask_unit: str = "timestep",
+        steps: int = 16,
+        duration_loss_weight: float = 1.0,
+    ):
         super().__init__()
         if not backbone.bidirectional:
-            raise ConfigError(f"the NAR mode of task=tts_parallel attends both ways within the response, but "
-                              f"{type(backbone).__name__} only runs causally. Choose an attention backbone "
-                              f"(model=llama or model=transformer), or the AR mode "
-                              f"(task/tts/parallel/mode@task.model.mode=ar)")
+            raise ConfigError(
+                f"the NAR mode of task=tts_parallel attends both ways within the response, but "
+                f"{type(backbone).__name__} only runs causally. Choose an attention backbone "
+                f"(model=llama or model=transformer), or the AR mode "
+                f"(task/tts/parallel/mode@task.model.mode=ar)"
+            )
         check_masking(mask_unit, ratio_sampling, mask_ratio)
         if steps < 1:
             raise ConfigError(f"model.model.mode.steps must be >= 1, got {steps}")
@@ -83,9 +93,15 @@ class MaskedMode(nn.Module):
         return model.backbone.forward_masked(packed.embeds, packed.segmented_mask())
 
     # -- training ------------------------------------------------------------------------------
-    def losses(self, model: ParallelTTS, batch: dict[str, torch.Tensor], drop_text: torch.Tensor,
-               drop_prompt: torch.Tensor, level_weights: torch.Tensor,
-               generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
+    def losses(
+        self,
+        model: ParallelTTS,
+        batch: dict[str, torch.Tensor],
+        drop_text: torch.Tensor,
+        drop_prompt: torch.Tensor,
+        level_weights: torch.Tensor,
+        generator: torch.Generator | None = None,
+    ) -> dict[str, torch.Tensor]:
         """Token losses at the masked positions plus the duration loss; see ``ParallelTTSTask.losses_for``."""
         codes, lengths = batch["codes"].transpose(1, 2).cpu(), batch["codes_lengths"].cpu()  # [B, F, Q]
         ratios = RATIO_SAMPLERS[self.ratio_sampling](self.mask_ratio, len(lengths), generator)
@@ -110,26 +126,48 @@ class MaskedMode(nn.Module):
     def predicted_frames(self, model: ParallelTTS, condition: dict[str, torch.Tensor]) -> float:
         """Frames the duration head predicts for the first (conditional) row of ``condition``."""
         first = {k: v[:1] for k, v in condition.items()}
-        packed = model.pack_ids(**first, response=torch.zeros(1, 0, model.n_levels, dtype=torch.long),
-                               response_lengths=torch.zeros(1, dtype=torch.long))
+        packed = model.pack_ids(
+            **first,
+            response=torch.zeros(1, 0, model.n_levels, dtype=torch.long),
+            response_lengths=torch.zeros(1, dtype=torch.long),
+        )
         return math.exp(float(self.duration(packed.at_bos(self._hidden(model, packed)))[0, 0]))
 
     @torch.inference_mode()
-    def generate(self, model: ParallelTTS, phonemes: torch.Tensor, prompt: torch.Tensor | None, max_frames: int, n: int,
-                 use_cache: bool, generator: torch.Generator | None) -> list[torch.Tensor]:
+    def generate(
+        self,
+        model: ParallelTTS,
+        phonemes: torch.Tensor,
+        prompt: torch.Tensor | None,
+        max_frames: int,
+        n: int,
+        use_cache: bool,
+        generator: torch.Generator | None,
+    ) -> list[torch.Tensor]:
         """``n`` renditions: codes [Q, F] each, F from the duration head (``use_cache`` has no effect here)."""
         condition = model.condition(phonemes, prompt, n)
         max_frames = model.condition_budget(condition, max_frames)
         predicted = self.predicted_frames(model, condition)
         frames = min(max(round(predicted), 1), max_frames)
         if predicted > max_frames:
-            log.warning("the duration head asks for %.0f frames; the max duration guard cuts it to %d (raise "
-                        "max_seconds if the text is long)", predicted, max_frames)
+            log.warning(
+                "the duration head asks for %.0f frames; the max duration guard cuts it to %d (raise "
+                "max_seconds if the text is long)",
+                predicted,
+                max_frames,
+            )
         codes = self.demask(model, condition, frames, n, generator)
         return list(codes.transpose(1, 2).cpu())
 
-    def demask(self, model: ParallelTTS, condition: dict[str, torch.Tensor], frames: int, n: int,
-               generator: torch.Generator | None = None, trace: list[torch.Tensor] | None = None) -> torch.Tensor:
+    def demask(
+        self,
+        model: ParallelTTS,
+        condition: dict[str, torch.Tensor],
+        frames: int,
+        n: int,
+        generator: torch.Generator | None = None,
+        trace: list[torch.Tensor] | None = None,
+    ) -> torch.Tensor:
         """Codes [n, F, Q] after ``self.steps`` demasking steps; ``trace`` (if given) gets, after each step,
         the masked units [n, U] and the codes [n, F, Q] (the mask id where masked)."""
         sampler, q = model.sampler, model.n_levels
