@@ -4,6 +4,8 @@ Writes round-trip WAVs, preview.md / preview.json (SI-SDR and log-mel distance p
 """
 
 import os
+import sys
+from pathlib import Path
 
 import hydra
 from omegaconf import DictConfig
@@ -11,8 +13,11 @@ from omegaconf import DictConfig
 # data/ and logs/ go under the working directory unless AUDIOLM_ROOT says otherwise (configs/paths)
 os.environ.setdefault("AUDIOLM_ROOT", os.getcwd())
 
+from audiolm.overrides import check_overrides  # noqa: E402
 from audiolm.preview import preview  # noqa: E402
 from audiolm.runs import exit_on_user_error  # noqa: E402
+
+CONFIGS = str(Path(__file__).resolve().parent / "configs")
 
 
 @hydra.main(version_base="1.3", config_path="configs", config_name="preview")
@@ -22,4 +27,5 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
+    exit_on_user_error(check_overrides)(sys.argv[1:], CONFIGS, "preview")
     main()

@@ -22,6 +22,10 @@ def test_logger_none_trains_and_ends_with_a_summary_and_the_next_command(data_di
     assert "final metrics" in out and "val/nll" in out, "a short run still validates once, at its end"
     assert f"run folder: {tmp_path}" in out
     assert f"next: python eval.py ckpt={tmp_path / 'checkpoints' / 'last.ckpt'}" in out
+    said = proc.stdout + proc.stderr
+    for noise in ("already configured with model summary", "was configured so 100%", "LeafSpec"):
+        assert noise not in said, f"a line the user cannot act on: {noise}"
+    assert said.count("reusing complete token store") <= 1
 
 
 def test_debug_fdr_runs(data_dir, tmp_path):

@@ -30,3 +30,5 @@ def test_notebook_executes(path, request, monkeypatch):
     errors = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []) if o.output_type == "error"]
     assert not errors
     assert any("parameters" in o.get("text", "") for c in nb.cells for o in c.get("outputs", []))
+    stderr = "".join(o.get("text", "") for c in nb.cells for o in c.get("outputs", []) if o.get("name") == "stderr")
+    assert "IProgress not found" not in stderr, "progress bars render as widgets in a notebook"

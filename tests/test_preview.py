@@ -119,3 +119,34 @@ def test_preview_entry_point_on_a_prepared_folder(tmp_path):
     assert list(report["summary"]) == ["1"] and "n_q=2 skipped" in report["notes"][0]
     assert report["summary"]["1"]["si_sdr_db"] > 20  # 8-bit mu-law keeps a clean tone
     assert (out / "clip01" / "nq1.wav").is_file() and (out / "preview.png").is_file()
+
+
+def test_a_codec_that_rebuilds_the_phase_gets_no_si_sdr(tmp_path):
+    """`python preview.py codec=melvq codec.n_codebooks=8`: the documented key needs no `+`, and the report
+    leaves out SI-SDR, which only measures a Griffin-Lim phase, and says why."""
+    from conftest import run_entry
+
+    voices = tmp_path / "voices" / "speaker1"
+    voices.mkdir(parents=True)
+    t = np.arange(2 * 16000) / 16000
+    for i in range(2):
+        sf.write(voices / f"u{i}.wav", 0.3 * np.sin(2 * np.pi * (150 + 50 * i) * t), 16000)
+    out = tmp_path / "out"
+    run_entry(
+        "preview.py",
+        "codec=melvq",
+        "codec.n_codebooks=8",
+        "codec.codebook_size=16",
+        "data=folder",
+        f"data.root={tmp_path / 'voices'}",
+        f"paths.data_dir={tmp_path / 'data'}",
+        "preview.n_q=[1,8]",
+        "preview.clips=2",
+        "preview.seconds=0.5",
+        f"preview.out_dir={out}",
+        f"hydra.run.dir={tmp_path / 'run'}",
+    )
+    report = json.loads((out / "preview.json").read_text())
+    assert list(report["summary"]) == ["1", "8"] and "si_sdr_db" not in report["summary"]["8"]
+    assert any("no SI-SDR" in note and "Griffin-Lim" in note for note in report["notes"])
+    assert "SI-SDR" not in (out / "preview.md").read_text().splitlines()[2]

@@ -6,8 +6,9 @@ clip once with the configured codec, decodes the first ``n`` levels for every ``
 
 - ``{clip}/original.wav`` and ``{clip}/nq{n}.wav``: what the codes keep, to listen to;
 - ``preview.md`` / ``preview.json``: SI-SDR and log-mel distance per ``n`` (mean over clips, and
-  per clip in the JSON), with the bitrate each ``n`` costs;
-- ``preview.png``: both metrics against ``n``.
+  per clip in the JSON), with the bitrate each ``n`` costs; a codec that rebuilds the phase
+  (``keeps_phase = False``: melvq's Griffin-Lim) gets no SI-SDR, which would only measure the phase;
+- ``preview.png``: the metrics against ``n``.
 
 The seed advice this serves: pick the fewest levels that still sound right, since every level
 costs the LM sequence length (flatten) or output heads (delay/parallel).
@@ -95,10 +96,9 @@ def round_trip(
         for n in levels:
             decoded = codec.decode(codes[:, :n]).float().cpu()[0]  # [1, T']
             save_audio(folder / f"nq{n}.wav", decoded, codec.sample_rate)
-            scores[str(n)] = {
-                "si_sdr_db": float(si_sdr(wav, decoded)[0]),
-                "log_mel_distance": float(log_mel_distance(wav, decoded, codec.sample_rate)[0]),
-            }
+            scores[str(n)] = {"log_mel_distance": float(log_mel_distance(wav, decoded, codec.sample_rate)[0])}
+            if codec.keeps_phase:
+                scores[str(n)]["si_sdr_db"] = float(si_sdr(wav, decoded)[0])
         per_clip[f"clip{i:02d}"] = {"id": utt_id, "seconds": wav.shape[-1] / codec.sample_rate, "scores": scores}
     summary = {}
     for n in levels:
@@ -110,16 +110,30 @@ def round_trip(
     return {"codec": codec.config_dict(), "levels": levels, "summary": summary, "clips": per_clip}
 
 
+# The metrics a report may hold, in table order: (key, column title, plot label, format).
+METRICS = (
+    ("si_sdr_db", "SI-SDR (dB, higher is better)", "SI-SDR (dB) ↑", ".2f"),
+    ("log_mel_distance", "log-mel distance (lower is better)", "log-mel distance ↓", ".3f"),
+)
+
+
+def _metrics(report: dict[str, Any]) -> list[tuple[str, str, str, str]]:
+    first = next(iter(report["summary"].values()))
+    return [m for m in METRICS if m[0] in first]
+
+
 def markdown_table(report: dict[str, Any]) -> str:
     codec = ", ".join(f"{k}={v}" for k, v in report["codec"].items() if k != "codec")
+    metrics = _metrics(report)
     lines = [
         f"{report['codec'].get('codec')} ({codec}): round trip of {len(report['clips'])} clip(s), means.",
         "",
-        "| n_q | kbps | SI-SDR (dB, higher is better) | log-mel distance (lower is better) |",
-        "|---|---|---|---|",
+        "| n_q | kbps | " + " | ".join(title for _, title, _, _ in metrics) + " |",
+        "|---|---|" + "---|" * len(metrics),
     ]
     for n, s in report["summary"].items():
-        lines.append(f"| {n} | {s['kbps']:.2f} | {s['si_sdr_db']:.2f} | {s['log_mel_distance']:.3f} |")
+        cells = " | ".join(f"{s[key]:{fmt}}" for key, _, _, fmt in metrics)
+        lines.append(f"| {n} | {s['kbps']:.2f} | {cells} |")
     lines += [f"- {note}" for note in report.get("notes", [])]
     return "\n".join(lines) + "\n"
 
@@ -131,10 +145,9 @@ def plot(report: dict[str, Any], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     levels = [int(n) for n in report["summary"]]
-    fig, axes = plt.subplots(1, 2, figsize=(9, 3.5), constrained_layout=True)
-    for ax, key, label in zip(
-        axes, ("si_sdr_db", "log_mel_distance"), ("SI-SDR (dB) ↑", "log-mel distance ↓"), strict=True
-    ):
+    metrics = _metrics(report)
+    fig, axes = plt.subplots(1, len(metrics), figsize=(4.5 * len(metrics), 3.5), constrained_layout=True, squeeze=False)
+    for ax, (key, _, label, _) in zip(axes[0], metrics, strict=True):
         for clip in report["clips"].values():
             ax.plot(levels, [clip["scores"][str(n)][key] for n in levels], color="0.75", marker=".", lw=0.8)
         ax.plot(levels, [report["summary"][str(n)][key] for n in levels], color="C0", marker="o", lw=2, label="mean")
@@ -142,7 +155,7 @@ def plot(report: dict[str, Any], path: Path) -> None:
         ax.set_ylabel(label)
         ax.set_xticks(levels)
         ax.grid(alpha=0.3)
-    axes[0].legend()
+    axes[0][0].legend()
     fig.suptitle(report["codec"].get("codec", "codec"))
     fig.savefig(path, dpi=120)
     plt.close(fig)
@@ -157,6 +170,11 @@ def preview(cfg: DictConfig) -> dict[str, Any]:
     if codec.needs_fit:
         fit_codec(codec, rows, manifest.parent, settings.fit_max_seconds)
     levels, notes = levels_to_try(codec, list(settings.n_q))
+    if not codec.keeps_phase:
+        notes.append(
+            f"no SI-SDR: {type(codec).__name__} rebuilds the phase (Griffin-Lim), so its waveform differs from "
+            f"the input sample by sample however it sounds; compare the log-mel distance, and listen"
+        )
     out = Path(settings.out_dir or cfg.paths.output_dir)
     clips = pick_clips(rows, manifest.parent, codec, settings.clips, settings.seconds, cfg.seed)
     report = {**round_trip(codec, clips, levels, out, settings.device), "notes": notes, "manifest": str(manifest)}

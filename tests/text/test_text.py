@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 
 import numpy as np
 import pytest
@@ -128,3 +129,12 @@ def test_similar_prompts_stay_within_the_speaker(tmp_path):
     similar = similar_utterances(rows, k=2)
     assert similar[0] and set(similar[0]) <= {"u1", "u2"} and len(similar[0]) == 2
     assert similar[3] == ["u4"] and similar[4] == ["u3"]
+
+
+def test_joined_function_words_are_not_reported_as_a_mismatch(caplog):
+    """espeak-ng joins "in the" into one phoneme word in connected speech; that is right, and not worth a warning."""
+    from audiolm.text.phonemize import Phonemizer
+
+    with caplog.at_level(logging.WARNING):
+        (phonemes,) = Phonemizer("en-us")(["We will sell the yellow kite in the spring."])
+    assert "ɪnðə" in phonemes and "mismatch" not in caplog.text

@@ -1,7 +1,7 @@
 """Prepare a TTS corpus in one command: media -> manifest -> transcripts (Whisper where missing) ->
 phonemes -> token store (any codec) -> optional similar-prompt mining.
 
-    python -m audiolm.cli.prepare_tts                                   # the embedded espeak corpus
+    python -m audiolm.cli.prepare_tts                                   # the synthetic espeak corpus
     python -m audiolm.cli.prepare_tts data=folder data.root=voices codec=encodec text.language=en-us \\
         data.annotate.whisper_checkpoint=~/.cache/whisper/small.pt data.annotate.similar_prompts=4
 
@@ -76,6 +76,9 @@ def summary(store, train: list[int], val: list[int]) -> Table:
 @exit_on_user_error
 def main(argv: list[str] | None = None):
     overrides = sys.argv[1:] if argv is None else argv
+    if {"-h", "--help"} & set(overrides):
+        print(__doc__ + "\nusage: python -m audiolm.cli.prepare_tts [key=value ...]")
+        return None
     cfg = compose_config(overrides)
     codec = instantiate(cfg.codec)
     datamodule = instantiate(cfg.data, codec=codec)

@@ -42,6 +42,9 @@ class AudioCodec(nn.Module, ABC):
     #: clip changes nothing). False for encoders that see the whole padded clip (SpeechTokenizer's
     #: bidirectional LSTM): the tokenizer then encodes them one clip at a time.
     batch_invariant: bool = True
+    #: False when ``decode`` rebuilds the phase (Griffin-Lim) instead of the waveform: the result then differs
+    #: from the input sample by sample however good it sounds, and waveform metrics (SI-SDR) mean nothing.
+    keeps_phase: bool = True
     #: Leading levels that carry content (distilled from a speech model); 0 for purely acoustic codecs.
     semantic_levels: int = 0
 

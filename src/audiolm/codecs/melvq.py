@@ -91,6 +91,8 @@ class MelVQCodec(AudioCodec):
         griffin_lim_momentum: momentum of the fast Griffin-Lim update (0 gives plain Griffin-Lim).
     """
 
+    keeps_phase = False  # Griffin-Lim: the phase is rebuilt, not coded
+
     needs_fit = True
 
     def __init__(

@@ -65,6 +65,8 @@ class TokenDataModule(L.LightningDataModule):
         self.val_percent, self.seed = check_val_percent(val_percent), seed
         self.tokenize_batch_size, self.tokenize_device = tokenize_batch_size, tokenize_device
         self.store: TokenStore | None = None
+        self.train_indices: list[int] | None = None
+        self.val_indices: list[int] | None = None
 
     @property
     def max_frames(self) -> int:
@@ -84,14 +86,15 @@ class TokenDataModule(L.LightningDataModule):
         )
 
     def prepare_data(self) -> None:
-        self._tokenize()
+        self.store = self._tokenize()
 
     def setup(self, stage: str | None = None) -> None:
-        if self.store is not None:
+        if self.train_indices is not None:
             return
-        # Every process opens the store (and loads the fitted codec state) itself; after
-        # prepare_data this finds the store complete and does no work.
-        self.store = self._tokenize()
+        if self.store is None:
+            # A process that did not prepare (another DDP rank, or a caller that skipped prepare_data)
+            # opens the store itself: complete by now, so this loads it and its fitted codec state.
+            self.store = self._tokenize()
         self.train_indices, self.val_indices = self.split()
         if not self.train_indices or not self.val_indices:
             raise DataError(

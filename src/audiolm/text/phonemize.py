@@ -8,12 +8,19 @@ from __future__ import annotations
 
 import difflib
 import functools
+import logging
 import shutil
 
 from audiolm.errors import ConfigError, DataError, MissingToolError
 
 INSTALL_HINT = "pip install phonemizer==3.4.0 and sudo apt-get install -y espeak-ng"
 _NOT_SPOKEN = set("ˈˌːˑ")  # stress and length marks alone pronounce nothing
+
+# phonemizer logs "words count mismatch on N% of the lines" whenever espeak-ng joins an unstressed word
+# to the next one, as connected speech does ("in the" -> "ɪnðə", "was the" -> "wʌzðə"): the phonemes
+# are right and audiolm never relies on word counts, so only phonemizer's errors are shown.
+_LOG = logging.getLogger("audiolm.phonemizer")
+_LOG.setLevel(logging.ERROR)
 
 
 @functools.cache
@@ -68,6 +75,7 @@ class Phonemizer:
                 with_stress=True,
                 language_switch="remove-flags",
                 words_mismatch="ignore",
+                logger=_LOG,
             )
         return self._backend
 

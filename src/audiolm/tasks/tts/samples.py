@@ -45,6 +45,12 @@ def write_tts_samples(
     generator = torch.Generator(device=model.device).manual_seed(seed)
     max_frames = model.seconds_to_frames(max_seconds)
     rows, clips, notes = [], [], []
+    if max_frames > datamodule.max_frames:  # no training utterance was longer: the guard only has to stop a runaway
+        notes.append(
+            f"eval.max_seconds={max_seconds:g} is longer than any training utterance (data.segment_seconds="
+            f"{datamodule.segment_seconds:g}); samples stop there"
+        )
+        max_frames = datamodule.max_frames
     for k in range(min(n_samples, len(items))):
         item, entry = items[k], store.entries[items.indices[k]]
         codes = model.generate_codes(item["phonemes"].tolist(), item["prompt"], max_frames, generator=generator)[0]
