@@ -8,28 +8,34 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 DEMO := logs/demo
 
-.PHONY: install espeak demo lint format test test-all bench lock clean
+.PHONY: install system demo lint format test test-all bench lock clean
 
 # The environment: pinned by requirements.lock (regenerate with `make lock`), then the package itself.
 $(STAMP): pyproject.toml requirements.lock
 	@command -v $(PYTHON) >/dev/null || { echo "audiolm needs Python 3.11 ($(PYTHON) not found); set PYTHON=/path/to/python3.11"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -r requirements.lock
+	# --no-deps: the lock is the complete set, and resemblyzer's `webrtcvad` requirement (an sdist that no
+	# longer builds) is met by webrtcvad-wheels, which provides the same module under another name.
+	$(PY) -m pip install --quiet --no-deps -r requirements.lock
 	$(PY) -m pip install --quiet --no-deps -e .
 	touch $(STAMP)
 
-# espeak-ng synthesises the synthetic corpus. Installed through apt when running as root.
-espeak:
-	@if ! command -v espeak-ng >/dev/null; then \
+# System packages, through apt when running as root: espeak-ng synthesises the synthetic corpus, and a C
+# compiler builds pesq (the codec-preview judge), which PyPI serves as source only.
+system:
+	@missing=""; \
+	command -v espeak-ng >/dev/null || missing="$$missing espeak-ng"; \
+	command -v gcc >/dev/null || missing="$$missing build-essential python3-dev"; \
+	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq espeak-ng; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
 	  else \
-	    echo "espeak-ng is missing; install it with:  sudo apt-get install -y espeak-ng"; exit 1; \
+	    echo "missing system packages; install them with:  sudo apt-get install -y$$missing"; exit 1; \
 	  fi; \
 	fi
 
-install: espeak $(STAMP)
+install: system $(STAMP)
 
 demo: install
 	rm -rf $(DEMO)
@@ -59,8 +65,12 @@ bench: install
 # Re-pin every dependency from a fresh resolve of pyproject.toml.
 lock:
 	rm -rf .venv-lock && $(PYTHON) -m venv .venv-lock
-	.venv-lock/bin/pip install --quiet --upgrade pip && .venv-lock/bin/pip install --quiet -e '.[dev]'
-	.venv-lock/bin/pip freeze --exclude-editable | grep -v '^audiolm' > requirements.lock
+	.venv-lock/bin/pip install --quiet --upgrade pip
+	# resemblyzer requires webrtcvad and typing (sdists): build them against the venv's own old setuptools
+	# so the resolve succeeds, then keep them out of the lock (webrtcvad-wheels stands in; typing is stdlib).
+	.venv-lock/bin/pip install --quiet --no-build-isolation webrtcvad==2.0.10 typing==3.7.4.3
+	.venv-lock/bin/pip install --quiet -e '.[dev]'
+	.venv-lock/bin/pip freeze --exclude-editable | grep -v -E '^(audiolm|webrtcvad==|typing==)' > requirements.lock
 	rm -rf .venv-lock
 
 clean:

@@ -10,6 +10,9 @@ from pathlib import Path
 
 import pytest
 
+# Fixtures shared beyond one test folder.
+pytest_plugins = ["support.judge_clips"]
+
 ROOT = Path(__file__).resolve().parents[1]
 
 # Tests never use the network: hub clients answer "not cached" at once instead of retrying for

@@ -28,6 +28,8 @@ from audiolm.errors import ConfigError
 from audiolm.tasks.inference import Audio
 from audiolm.tasks.optim import build_optimizer
 
+IGNORE = -100  # the target id every loss skips (torch's cross_entropy default ignore_index)
+
 
 class Model(nn.Module, ABC):
     """Base of the families' models. ``Request`` is the request class ``generate`` answers."""
@@ -80,6 +82,15 @@ class CodecModel(Model):
     def __init__(self, codec: AudioCodec) -> None:
         super().__init__()
         object.__setattr__(self, "codec", codec)
+
+    @property
+    def lora_module(self) -> nn.Module:
+        """Models over codec tokens adapt their backbone."""
+        return self.backbone
+
+    @property
+    def lora_defaults(self) -> tuple[str, ...]:
+        return self.backbone.lora_targets
 
     def extra_state(self) -> dict[str, Any]:
         return {"codec_state": {k: v.cpu() for k, v in self.codec.fitted_state().items()}}

@@ -19,11 +19,11 @@ import torch
 from transformers import PreTrainedTokenizerBase
 
 from audiolm.errors import ConfigError
+from audiolm.tasks.base import IGNORE
 
 AUDIO = "<AUDIO>"
 DEFAULT_PROMPT = "Describe the sound of the given file"
 DEFAULT_SYSTEM = "You are a helpful AI who follows instruction carefully"
-IGNORE = -100
 
 
 @dataclass

@@ -55,14 +55,6 @@ class AudioLM(CodecModel):
         nn.init.normal_(self.embedding.weight, std=0.02)
         nn.init.normal_(self.head.weight, std=0.02)
 
-    @property
-    def lora_module(self) -> nn.Module:
-        return self.backbone
-
-    @property
-    def lora_defaults(self) -> tuple[str, ...]:
-        return self.backbone.lora_targets
-
     def embed(self, ids: torch.Tensor) -> torch.Tensor:
         """ids: [B, L, M] -> [B, L, H], the sum of each stream's embedding."""
         return self.embedding(ids + self.stream_offsets).sum(dim=2)

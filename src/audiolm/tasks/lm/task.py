@@ -14,11 +14,9 @@ import torch.nn.functional as F
 from audiolm.data.datamodule import TokenDataModule
 from audiolm.generation.sampling import restrict_to_range
 from audiolm.metrics.levels import level_sums, log_levels
-from audiolm.tasks.base import Samples, Task
+from audiolm.tasks.base import IGNORE, Samples, Task
 from audiolm.tasks.lm.model import AudioLM
 from audiolm.tasks.lm.samples import write_lm_samples
-
-IGNORE = -100
 
 
 class LMTask(Task):

@@ -24,7 +24,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from torch import nn
 
 from audiolm.audio.io import resample
 from audiolm.backbones.base import Backbone
@@ -67,14 +66,6 @@ class SpeechModel(CodecModel):
         self.backbone, self.text = backbone, text
         self.sampler = sampler or Sampler()
         self.prompt_frames = self.seconds_to_frames(prompt_seconds)
-
-    @property
-    def lora_module(self) -> nn.Module:
-        return self.backbone
-
-    @property
-    def lora_defaults(self) -> tuple[str, ...]:
-        return self.backbone.lora_targets
 
     # -- what travels with the weights ---------------------------------------------------------
     def extra_state(self) -> dict[str, Any]:

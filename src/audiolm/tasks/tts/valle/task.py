@@ -18,11 +18,11 @@ import torch.nn.functional as F
 
 from audiolm.errors import ConfigError
 from audiolm.metrics.levels import add_sums, level_sums, log_levels
+from audiolm.tasks.base import IGNORE
 from audiolm.tasks.tts.speech import SpeechTask
 from audiolm.tasks.tts.valle.layout import level_probabilities
 from audiolm.tasks.tts.valle.model import VallE
 
-IGNORE = -100
 Items = list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]
 Pass = tuple[torch.Tensor, torch.Tensor, torch.Tensor]
 

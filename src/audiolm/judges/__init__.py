@@ -1,0 +1,1 @@
+"""Outside judges: pretrained models nobody here trained (ASR, speaker, DNSMOS, VAD, STOI/PESQ) score audio clips."""
