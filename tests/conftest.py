@@ -35,6 +35,7 @@ TINY = [
     "eval.sample_seconds=0.6",
     "eval.prompt_seconds=0.3",
     "eval.batch_size=2",
+    "callbacks.samples.every_n_steps=1000",  # no samples during tiny runs; tests/callbacks/test_samples.py has them
 ]
 
 # The captioner on the tiny embedded caption corpus.
