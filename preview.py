@@ -1,6 +1,7 @@
 """Listen before training: `python preview.py codec=speechtokenizer codec.pretrained=DIR preview.n_q=[1,2,4,8]`.
 
-Writes round-trip WAVs, preview.md / preview.json (SI-SDR and log-mel distance per n_q) and preview.png.
+Writes round-trip WAVs, preview.md / preview.json (SI-SDR, log-mel distance and the judges' STOI, PESQ,
+DNSMOS and WER per n_q, beside the originals' DNSMOS and WER) and preview.png.
 """
 
 import os

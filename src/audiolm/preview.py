@@ -5,10 +5,14 @@ clip once with the configured codec, decodes the first ``n`` levels for every ``
 ``preview.n_q``, and writes into ``preview.out_dir``:
 
 - ``{clip}/original.wav`` and ``{clip}/nq{n}.wav``: what the codes keep, to listen to;
-- ``preview.md`` / ``preview.json``: SI-SDR and log-mel distance per ``n`` (mean over clips, and
-  per clip in the JSON), with the bitrate each ``n`` costs; a codec that rebuilds the phase
-  (``keeps_phase = False``: melvq's Griffin-Lim) gets no SI-SDR, which would only measure the phase;
-- ``preview.png``: the metrics against ``n``.
+- ``preview.md`` / ``preview.json``: per ``n`` (mean over clips, and per clip in the JSON), with the
+  bitrate each ``n`` costs:
+  - SI-SDR and log-mel distance against the input; a codec that rebuilds the phase
+    (``keeps_phase = False``: melvq's Griffin-Lim) gets no SI-SDR, which would only measure the phase;
+  - the outside judges of ``preview.judges`` (see ``audiolm.preview_judging``): STOI and PESQ against
+    the input, DNSMOS, and WER when the corpus has transcripts, with the originals' DNSMOS and WER
+    beside them (the ``input`` row);
+- ``preview.png``: one panel per metric against ``n``.
 
 The seed advice this serves: pick the fewest levels that still sound right, since every level
 costs the LM sequence length (flatten) or output heads (delay/parallel).
@@ -34,6 +38,8 @@ from audiolm.data.manifest import Utterance, read_manifest
 from audiolm.data.tokens.tokenize import fit_codec, load_utterance
 from audiolm.errors import ConfigError, DataError
 from audiolm.metrics.audio import log_mel_distance, si_sdr
+from audiolm.preview_judging import PreviewJudges, judge_names
+from audiolm.preview_report import markdown_table, plot
 
 log = logging.getLogger(__name__)
 
@@ -82,23 +88,40 @@ def bitrate_kbps(codec: AudioCodec, n: int) -> float:
 
 
 @torch.inference_mode()
-def round_trip(
+def decode_levels(
     codec: AudioCodec, clips: list[tuple[str, torch.Tensor]], levels: list[int], out: Path, device: str
-) -> dict[str, Any]:
-    """Encode each clip once, decode its first ``n`` levels for each ``n``; write WAVs, return the metrics."""
+) -> dict[int, list[torch.Tensor]]:
+    """Encode each clip once, decode its first ``n`` levels for each ``n`` (``{n: [wav [1, T'] per clip]}``);
+    write ``clipNN/original.wav`` and ``clipNN/nq{n}.wav``."""
     codec.to(device).eval()
-    per_clip: dict[str, dict[str, dict[str, float]]] = {}
-    for i, (utt_id, wav) in enumerate(clips):
+    decoded: dict[int, list[torch.Tensor]] = {n: [] for n in levels}
+    for i, (_, wav) in enumerate(clips):
         folder = out / f"clip{i:02d}"
         save_audio(folder / "original.wav", wav, codec.sample_rate)
         codes = codec.encode(wav[None].to(device))  # [1, Q, F]
+        for n in levels:
+            decoded[n].append(codec.decode(codes[:, :n]).float().cpu()[0])  # [1, T']
+            save_audio(folder / f"nq{n}.wav", decoded[n][-1], codec.sample_rate)
+    return decoded
+
+
+def round_trip(
+    codec: AudioCodec,
+    clips: list[tuple[str, torch.Tensor]],
+    levels: list[int],
+    out: Path,
+    device: str,
+    judges: PreviewJudges | None = None,
+) -> dict[str, Any]:
+    """Round-trip ``clips`` at each level count, write the WAVs, return the metrics (and the judges')."""
+    decoded = decode_levels(codec, clips, levels, out, device)
+    per_clip: dict[str, dict[str, Any]] = {}
+    for i, (utt_id, wav) in enumerate(clips):
         scores = {}
         for n in levels:
-            decoded = codec.decode(codes[:, :n]).float().cpu()[0]  # [1, T']
-            save_audio(folder / f"nq{n}.wav", decoded, codec.sample_rate)
-            scores[str(n)] = {"log_mel_distance": float(log_mel_distance(wav, decoded, codec.sample_rate)[0])}
+            scores[str(n)] = {"log_mel_distance": float(log_mel_distance(wav, decoded[n][i], codec.sample_rate)[0])}
             if codec.keeps_phase:
-                scores[str(n)]["si_sdr_db"] = float(si_sdr(wav, decoded)[0])
+                scores[str(n)]["si_sdr_db"] = float(si_sdr(wav, decoded[n][i])[0])
         per_clip[f"clip{i:02d}"] = {"id": utt_id, "seconds": wav.shape[-1] / codec.sample_rate, "scores": scores}
     summary = {}
     for n in levels:
@@ -107,63 +130,16 @@ def round_trip(
             "kbps": bitrate_kbps(codec, n),
             **{k: sum(v[k] for v in values) / len(values) for k in values[0]},
         }
-    return {"codec": codec.config_dict(), "levels": levels, "summary": summary, "clips": per_clip}
-
-
-# The metrics a report may hold, in table order: (key, column title, plot label, format).
-METRICS = (
-    ("si_sdr_db", "SI-SDR (dB, higher is better)", "SI-SDR (dB) ↑", ".2f"),
-    ("log_mel_distance", "log-mel distance (lower is better)", "log-mel distance ↓", ".3f"),
-)
-
-
-def _metrics(report: dict[str, Any]) -> list[tuple[str, str, str, str]]:
-    first = next(iter(report["summary"].values()))
-    return [m for m in METRICS if m[0] in first]
-
-
-def markdown_table(report: dict[str, Any]) -> str:
-    codec = ", ".join(f"{k}={v}" for k, v in report["codec"].items() if k != "codec")
-    metrics = _metrics(report)
-    lines = [
-        f"{report['codec'].get('codec')} ({codec}): round trip of {len(report['clips'])} clip(s), means.",
-        "",
-        "| n_q | kbps | " + " | ".join(title for _, title, _, _ in metrics) + " |",
-        "|---|---|" + "---|" * len(metrics),
-    ]
-    for n, s in report["summary"].items():
-        cells = " | ".join(f"{s[key]:{fmt}}" for key, _, _, fmt in metrics)
-        lines.append(f"| {n} | {s['kbps']:.2f} | {cells} |")
-    lines += [f"- {note}" for note in report.get("notes", [])]
-    return "\n".join(lines) + "\n"
-
-
-def plot(report: dict[str, Any], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")  # files only; no display on servers
-    import matplotlib.pyplot as plt
-
-    levels = [int(n) for n in report["summary"]]
-    metrics = _metrics(report)
-    fig, axes = plt.subplots(1, len(metrics), figsize=(4.5 * len(metrics), 3.5), constrained_layout=True, squeeze=False)
-    for ax, (key, _, label, _) in zip(axes[0], metrics, strict=True):
-        for clip in report["clips"].values():
-            ax.plot(levels, [clip["scores"][str(n)][key] for n in levels], color="0.75", marker=".", lw=0.8)
-        ax.plot(levels, [report["summary"][str(n)][key] for n in levels], color="C0", marker="o", lw=2, label="mean")
-        ax.set_xlabel("n_q (levels decoded)")
-        ax.set_ylabel(label)
-        ax.set_xticks(levels)
-        ax.grid(alpha=0.3)
-    axes[0][0].legend()
-    fig.suptitle(report["codec"].get("codec", "codec"))
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    report = {"codec": codec.config_dict(), "levels": levels, "summary": summary, "clips": per_clip}
+    if judges is not None:
+        judges.add_to(report, [wav for _, wav in clips], decoded, codec.sample_rate)
+    return report
 
 
 def preview(cfg: DictConfig) -> dict[str, Any]:
     """Build the configured codec and corpus, round-trip ``cfg.preview.clips`` clips, write the report."""
     settings = cfg.preview
+    names = judge_names(settings.judges)  # checked before any slow work
     codec: AudioCodec = instantiate(cfg.codec)
     manifest = instantiate(cfg.data, codec=codec).corpus.manifest()
     rows = read_manifest(manifest)
@@ -177,7 +153,18 @@ def preview(cfg: DictConfig) -> dict[str, Any]:
         )
     out = Path(settings.out_dir or cfg.paths.output_dir)
     clips = pick_clips(rows, manifest.parent, codec, settings.clips, settings.seconds, cfg.seed)
-    report = {**round_trip(codec, clips, levels, out, settings.device), "notes": notes, "manifest": str(manifest)}
+    judges = PreviewJudges.build(
+        names,
+        rows,
+        [utt_id for utt_id, _ in clips],
+        settings.seconds,
+        settings.whisper_checkpoint,
+        settings.device,
+    )
+    if judges is not None:
+        notes += judges.notes
+    report = round_trip(codec, clips, levels, out, settings.device, judges)
+    report.update(notes=notes, manifest=str(manifest))
     out.mkdir(parents=True, exist_ok=True)
     (out / "preview.json").write_text(json.dumps(report, indent=2))
     (out / "preview.md").write_text(markdown_table(report))
