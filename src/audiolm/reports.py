@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 # The figures a train summary leads with, when the task logged them.
@@ -50,5 +51,5 @@ def print_report(report: dict[str, Any]) -> None:
     console.print(_table("eval", report["metrics"], sorted(report["metrics"])))
     console.print(f"checkpoint: {report['checkpoint']}")
     for note in report["notes"]:
-        console.print(f"note: {note}")
+        console.print(f"note: {escape(note)}")
     console.print(f"{len(report['samples'])} samples and metrics.json in {report['samples_dir']}")

@@ -24,6 +24,8 @@ def test_a_run_writes_and_logs_samples_and_skips_rounds_over_budget(data_dir, tm
     wavs = sorted(first.glob("unconditional_*.wav")) + sorted(first.glob("continuation_*.wav"))
     assert len(wavs) == 4 and all(w.with_suffix(".png").is_file() for w in wavs)
     assert "samples at step 6 skipped" in proc.stdout + proc.stderr
+    header = (tmp_path / "csv" / "metrics.csv").read_text().splitlines()[0].split(",")
+    assert {"val/judge/dnsmos_ovrl", "val/judge/sim_margin", "val/judge/speech_fraction"} <= set(header)
 
     events = EventAccumulator(
         str(next((tmp_path / "tensorboard").rglob("events.out.tfevents.*")).parent),

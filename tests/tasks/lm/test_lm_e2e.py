@@ -3,11 +3,26 @@
 from __future__ import annotations
 
 import json
+import math
 
 import pytest
 import soundfile as sf
 
 from conftest import TINY, run_entry
+
+# The judged scores of the continuations (and their references, ref_*), with their ranges.
+JUDGED = [
+    ("sim_own", -1, 1),
+    ("sim_other", -1, 1),
+    ("sim_margin", -2, 2),
+    ("dnsmos_ovrl", 0, 5),
+    ("dnsmos_p808", 0, 5),
+    ("speech_fraction", 0, 1),
+]
+
+
+def in_range(value, low: float, high: float) -> bool:
+    return value is not None and math.isfinite(value) and low <= value <= high
 
 
 def test_train_writes_checkpoints_config_and_logs(trained_run):
@@ -37,6 +52,17 @@ def test_eval_reports_metrics_and_writes_listenable_wavs(trained_run, tmp_path):
     for wav in out.glob("*.wav"):
         data, sr = sf.read(wav)
         assert sr == 16000 and len(data) > 0.25 * sr and abs(data).max() > 1e-3
+    # Judged by the default eval.judges: the generated part of each continuation, its reference's beside it.
+    for side in ("", "ref_"):
+        for key, low, high in JUDGED:
+            assert f"lm/{side}{key}" in proc.stdout and in_range(m[f"lm/{side}{key}"], low, high), f"lm/{side}{key}"
+    assert in_range(m["lm/uncond_dnsmos_ovrl"], 0, 5) and in_range(m["lm/uncond_speech_fraction"], 0, 1)
+    assert not any("wer" in k for k in m), "an LM has no text to be scored against"
+    for row in report["samples"]:
+        if row["kind"] == "continuation":
+            assert isinstance(row["transcript"], str) and isinstance(row["ref_transcript"], str)
+            assert row["generated_seconds"] == pytest.approx(0.3) and in_range(row["sim_margin"], -2, 2)
+        assert in_range(row["speech_fraction"], 0, 1)
 
 
 def test_resume_continues_from_the_checkpoint(trained_run, data_dir, tmp_path):

@@ -1,9 +1,10 @@
 """TTS end to end on the synthetic corpus, as a user runs it: prepare -> train -> checkpoint -> synthesize
-(from the checkpoint and from exports) -> eval with ASR and speaker scores; bad input on the way."""
+(from the checkpoint and from exports) -> eval judged by ASR, speaker, DNSMOS and VAD; bad input on the way."""
 
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +16,17 @@ from audiolm.cli import export, prepare_tts, synthesize
 from conftest import TTS_TINY, run_entry
 from support.tts_models import tiny_whisper_checkpoint, tiny_xvector_model
 
-# The LM's tiny settings, less its window length and eval keys: TTS keeps whole utterances.
+# Every judged score of a sample (and of its reference, ref_*), with its range.
+SCORES = [
+    ("wer", 0, 10),
+    ("cer", 0, 10),
+    ("sim_own", -1, 1),
+    ("sim_other", -1, 1),
+    ("sim_margin", -2, 2),
+    ("dnsmos_ovrl", 0, 5),
+    ("dnsmos_p808", 0, 5),
+    ("speech_fraction", 0, 1),
+]
 
 
 @pytest.fixture(scope="module")
@@ -97,34 +108,79 @@ def test_missing_checkpoint_is_a_clear_error(tmp_path, capsys):
     assert "checkpoint not found" in capsys.readouterr().err
 
 
-def test_eval_scores_samples_with_asr_and_speaker_models(tts_run, tmp_path):
+def in_range(value, low: float, high: float) -> bool:
+    return value is not None and math.isfinite(value) and low <= value <= high
+
+
+def test_eval_judges_samples_and_references_with_the_offline_judges(tts_run, tmp_path):
+    out = tmp_path / "eval"
+    proc = run_entry("eval.py", f"ckpt={tts_run / 'checkpoints' / 'last.ckpt'}", f"eval.out_dir={out}")
+    report = json.loads((out / "metrics.json").read_text())
+    metrics = report["metrics"]
+    assert {"val/ar/nll", "val/nar/nll", "val/nll_q3", "val/acc_q1"} <= set(metrics)
+    for side in ("", "ref_"):  # the samples, and their ceiling: the references through the same judges
+        for key, low, high in SCORES:
+            assert in_range(metrics[f"tts/{side}{key}"], low, high), f"tts/{side}{key}"
+            assert f"tts/{side}{key}" in proc.stdout
+    assert metrics["tts/ref_speech_fraction"] > 0.5, "the references are speech"
+    samples = report["samples"]
+    assert len(samples) == 2 and len({r["speaker"] for r in samples}) == 2, "one sample per held-out speaker"
+    for r in samples:
+        assert isinstance(r["transcript"], str) and isinstance(r["ref_transcript"], str)
+        assert all(in_range(r[f"{side}{key}"], low, high) for side in ("", "ref_") for key, low, high in SCORES)
+        for key in ("file", "prompt", "reference"):
+            assert sf.info(out / r[key]).samplerate == 16000
+
+
+def test_eval_scores_samples_with_whisper_and_xvector_models(tts_run, tmp_path):
     out = tmp_path / "eval"
     run_entry(
         "eval.py",
         f"ckpt={tts_run / 'checkpoints' / 'last.ckpt'}",
         f"eval.out_dir={out}",
+        "eval.judges=[asr,speaker]",
         f"eval.asr_checkpoint={tiny_whisper_checkpoint(tmp_path)}",
         f"eval.speaker_model={tiny_xvector_model(tmp_path)}",
     )
     report = json.loads((out / "metrics.json").read_text())
     metrics = report["metrics"]
-    assert {"val/ar/nll", "val/nar/nll", "val/nll_q3", "val/acc_q1"} <= set(metrics)
-    assert metrics["tts/wer"] >= 0 and metrics["tts/cer"] >= 0 and -1 <= metrics["tts/speaker_similarity"] <= 1
+    assert metrics["tts/wer"] >= 0 and metrics["tts/cer"] >= 0 and metrics["tts/ref_wer"] >= 0
+    assert -1 <= metrics["tts/sim_own"] <= 1 and -2 <= metrics["tts/sim_margin"] <= 2
+    assert not any("dnsmos" in k for k in metrics), "only the judges eval.judges names"
     samples = report["samples"]
-    assert len(samples) == 2 and all("transcript" in r and -1 <= r["speaker_similarity"] <= 1 for r in samples)
-    for r in samples:
-        for key in ("file", "prompt", "reference"):
-            assert sf.info(out / r[key]).samplerate == 16000
+    assert len(samples) == 2 and all("transcript" in r and -1 <= r["sim_own"] <= 1 for r in samples)
 
 
-def test_scores_without_models_are_skipped_with_a_note(tts_run, tmp_path):
+def test_judging_off_is_a_note(tts_run, tmp_path):
     from audiolm.checkpoints import load_task
 
     _, datamodule, task = load_task(tts_run / "checkpoints" / "last.ckpt")
     datamodule.setup("validate")
-    out = task.eval().write_samples(datamodule, tmp_path, n_samples=1, batch_size=1, seed=0, max_seconds=0.2)
+    out = task.eval().write_samples(datamodule, tmp_path, n_samples=1, batch_size=1, seed=0, max_seconds=0.2, judges=[])
     assert len(out.rows) == 1 and out.metrics == {}
-    assert any("eval.asr_checkpoint" in n for n in out.notes) and any("eval.speaker_model" in n for n in out.notes)
+    assert any("judging off" in n and "eval.judges" in n for n in out.notes)
+
+
+def test_the_asr_judges_lm_never_hears_held_out_texts(tts_run, tmp_path, monkeypatch):
+    from audiolm.checkpoints import load_task
+    from audiolm.judges.asr import ASRJudge
+    from audiolm.metrics.tts import normalize_text
+
+    heard = []
+
+    def build(cls, lm_texts, *args, **kwargs):
+        heard.append(list(lm_texts or []))
+        return cls(lambda wav: "", "stub")
+
+    monkeypatch.setattr(ASRJudge, "build", classmethod(build))
+    _, datamodule, task = load_task(tts_run / "checkpoints" / "last.ckpt")
+    datamodule.setup("validate")
+    task.eval().write_samples(datamodule, tmp_path, n_samples=2, batch_size=1, seed=0, max_seconds=0.2, judges=["asr"])
+    entries = datamodule.store.entries
+    held_out = {normalize_text(entries[i]["text"]) for i in datamodule.val_indices}
+    assert len(heard) == 1 and heard[0], "an LM built once, from texts"
+    assert not {normalize_text(t) for t in heard[0]} & held_out
+    assert set(heard[0]) <= {entries[i]["text"] for i in datamodule.train_indices}
 
 
 def test_a_trained_model_loads_and_speaks_in_plain_python(tts_run, ref_wav):
