@@ -3,137 +3,27 @@ classes: the AudioCodec contract, level truncation, batching, loading from files
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pytest
 import soundfile as sf
 import torch
-from transformers import DacConfig, DacModel, EncodecConfig, MimiConfig
+from transformers import EncodecConfig
 
-from audiolm.codecs.dac import DacCodec, encoder_reach
 from audiolm.codecs.encodec import EncodecCodec
 from audiolm.codecs.errors import CodecUnavailableError
 from audiolm.codecs.hf import HFCodec
 from audiolm.codecs.mimi import MimiCodec
-from audiolm.codecs.speechtokenizer import SpeechTokenizerCodec
 from audiolm.data.manifest import Utterance, write_manifest
 from audiolm.data.tokens.tokenize import tokenize_manifest
 from audiolm.errors import ConfigError
 
-HF_KINDS = ["encodec", "dac", "mimi"]
-KINDS = [*HF_KINDS, "speechtokenizer"]
-LEVELS = {"encodec": 4, "dac": 4, "mimi": 4, "speechtokenizer": 4}
-CLASSES = {"encodec": EncodecCodec, "dac": DacCodec, "mimi": MimiCodec}
-
-# Tiny versions of the real architectures: a few thousand parameters, hops of 6 to 16 samples.
-TINY_CONFIGS = {
-    # 1000 frames/s x log2(64) bits = 6 kbps per level: bandwidths 6 / 12 / 24 kbps are 1 / 2 / 4 levels.
-    "encodec": lambda **kw: EncodecConfig(
-        target_bandwidths=[6.0, 12.0, 24.0],
-        sampling_rate=8000,
-        hidden_size=16,
-        num_filters=4,
-        upsampling_ratios=[4, 2],
-        num_lstm_layers=1,
-        codebook_size=64,
-        kernel_size=3,
-        last_kernel_size=3,
-        **kw,
-    ),
-    # An odd stride (3) as in dac_24khz's 5: its transposed convolution decodes a few samples short.
-    "dac": lambda: DacConfig(
-        encoder_hidden_size=4,
-        downsampling_ratios=[2, 3],
-        decoder_hidden_size=16,
-        n_codebooks=4,
-        codebook_size=32,
-        codebook_dim=4,
-        sampling_rate=6000,
-    ),
-    "mimi": lambda: MimiConfig(
-        sampling_rate=8000,
-        hidden_size=16,
-        num_filters=4,
-        upsampling_ratios=[4, 2],
-        codebook_size=32,
-        codebook_dim=8,
-        num_quantizers=4,
-        vector_quantization_hidden_dimension=8,
-        num_hidden_layers=1,
-        intermediate_size=32,
-        num_attention_heads=2,
-        num_key_value_heads=2,
-        upsample_groups=16,
-        sliding_window=16,
-        max_position_embeddings=256,
-        kernel_size=3,
-        last_kernel_size=3,
-    ),
-}
-TINY_SPEECHTOKENIZER = {
-    "n_filters": 4,
-    "dimension": 16,
-    "strides": [4, 2],
-    "lstm_layers": 1,
-    "bidirectional": True,
-    "dilation_base": 2,
-    "residual_kernel_size": 3,
-    "n_residual_layers": 1,
-    "activation": "ELU",
-    "sample_rate": 8000,
-    "n_q": 4,
-    "semantic_dimension": 8,
-    "codebook_size": 32,
-}
-
-
-def write_speechtokenizer(folder) -> None:
-    """config.json + SpeechTokenizer.pt of a random tiny SpeechTokenizer, as the pretrained folder holds them."""
-    from speechtokenizer import SpeechTokenizer
-
-    torch.manual_seed(0)
-    model = SpeechTokenizer(TINY_SPEECHTOKENIZER)
-    # Its codebooks start at zero for k-means on the first batch; start them from noise latents the same way.
-    with torch.no_grad():
-        residual = model.encoder(torch.randn(1, 1, 32 * 8))[0].T  # [32 frames, dimension]
-        for layer in model.quantizer.vq.layers:
-            layer._codebook.embed.copy_(residual)
-            residual = residual - layer.decode(layer.encode(residual.T[None]))[0].T
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "config.json").write_text(json.dumps(TINY_SPEECHTOKENIZER))
-    torch.save(model.state_dict(), folder / "SpeechTokenizer.pt")
+from support.tiny_codecs import CLASSES, HF_KINDS, KINDS, LEVELS, TINY_CONFIGS, codec_factory, noise_batch
 
 
 @pytest.fixture(scope="module")
 def make(tmp_path_factory):
     """make(kind, n_q=None) -> a tiny codec of that kind (cached); n_q=None uses every level."""
-    built: dict = {}
-
-    def build(kind: str, n_q: int | None = None):
-        n_q = n_q or LEVELS[kind]
-        if (kind, n_q) not in built:
-            if kind == "speechtokenizer":
-                pytest.importorskip("speechtokenizer")
-                folder = tmp_path_factory.getbasetemp() / "speechtokenizer"
-                if not folder.exists():
-                    write_speechtokenizer(folder)
-                built[kind, n_q] = SpeechTokenizerCodec(str(folder), n_q=n_q)
-            else:
-                built[kind, n_q] = CLASSES[kind].from_config(TINY_CONFIGS[kind](), n_q=n_q)
-        return built[kind, n_q]
-
-    return build
-
-
-def noise_batch(lengths: list[int], seed: int = 0) -> tuple[list[torch.Tensor], torch.Tensor]:
-    """Clips [1, T_b] of noise and the zero-padded batch [B, 1, max T_b] the token store would build."""
-    g = torch.Generator().manual_seed(seed)
-    clips = [0.3 * torch.randn(1, n, generator=g) for n in lengths]
-    batch = torch.zeros(len(clips), 1, max(lengths))
-    for b, clip in enumerate(clips):
-        batch[b, :, : clip.shape[-1]] = clip
-    return clips, batch
+    return codec_factory(tmp_path_factory.getbasetemp())
 
 
 def lengths_for(codec) -> list[int]:
@@ -259,98 +149,6 @@ def test_encodec_24khz_layout():
 
 
 # ----------------------------------------------------------------------------------- DAC lookahead and descript files
-
-
-def test_dac_lookahead_covers_the_encoder_reach(make):
-    """The last input sample a frame's latent depends on lies within the padding the codec adds."""
-    codec = make("dac")
-    hop, frame = codec.hop_length, 10
-    wav = torch.randn(1, 1, 60 * hop, requires_grad=True)
-    with torch.enable_grad():
-        codec.model.encoder(wav)[..., frame].sum().backward()
-    reach = int(wav.grad[0, 0].nonzero().max()) - frame * hop
-    assert reach == encoder_reach(codec.model.config)
-    assert codec.lookahead - hop < reach < codec.lookahead
-    assert encoder_reach(DacConfig()) == 4244  # dac_44khz: 0.1 s, padded to 9 hops of 512
-
-
-def descript_checkpoint(model: DacModel) -> dict:
-    """A descript-audio-codec checkpoint of ``model``'s weights: descript's module names, each convolution
-    weight-normed (weight_g, weight_v) as torch.nn.utils.weight_norm stores it, and its constructor kwargs."""
-    config = model.config
-    n = len(config.downsampling_ratios)
-    names = {
-        "encoder.conv1": "encoder.block.0",
-        "encoder.snake1": f"encoder.block.{n + 1}",
-        "encoder.conv2": f"encoder.block.{n + 2}",
-        "decoder.conv1": "decoder.model.0",
-        "decoder.snake1": f"decoder.model.{n + 1}",
-        "decoder.conv2": f"decoder.model.{n + 2}",
-    }
-    for b in range(n):
-        names |= {
-            f"encoder.block.{b}.snake1": f"encoder.block.{b + 1}.block.3",
-            f"encoder.block.{b}.conv1": f"encoder.block.{b + 1}.block.4",
-            f"decoder.block.{b}.snake1": f"decoder.model.{b + 1}.block.0",
-            f"decoder.block.{b}.conv_t1": f"decoder.model.{b + 1}.block.1",
-        }
-        for r in range(3):
-            for k, part in enumerate(("snake1", "conv1", "snake2", "conv2")):
-                names[f"encoder.block.{b}.res_unit{r + 1}.{part}"] = f"encoder.block.{b + 1}.block.{r}.block.{k}"
-                names[f"decoder.block.{b}.res_unit{r + 1}.{part}"] = f"decoder.model.{b + 1}.block.{r + 2}.block.{k}"
-    state = {}
-    for key, value in model.state_dict().items():
-        module, param = key.rsplit(".", 1)
-        module = names.get(module, module)  # the quantizer's names are the same
-        if param == "weight" and value.ndim == 3:  # every (transposed) convolution
-            state[f"{module}.weight_g"] = value.flatten(1).norm(dim=1).view(-1, 1, 1)
-            state[f"{module}.weight_v"] = 3.0 * value  # weight norm keeps only v's direction
-        else:
-            state[f"{module}.{param}"] = value
-    kwargs = {
-        "encoder_dim": config.encoder_hidden_size,
-        "encoder_rates": list(config.downsampling_ratios),
-        "latent_dim": config.hidden_size,
-        "decoder_dim": config.decoder_hidden_size,
-        "decoder_rates": list(config.downsampling_ratios)[::-1],
-        "n_codebooks": config.n_codebooks,
-        "codebook_size": config.codebook_size,
-        "codebook_dim": config.codebook_dim,
-        "quantizer_dropout": False,
-        "sample_rate": config.sampling_rate,
-    }
-    return {"state_dict": state, "metadata": {"kwargs": kwargs}}
-
-
-def test_dac_reads_descript_checkpoints(make, tmp_path):
-    codec = make("dac")
-    path = tmp_path / "weights_6khz.pth"
-    torch.save(descript_checkpoint(codec.model), path)
-    loaded = DacCodec(str(path), n_q=3)
-    assert loaded.config_dict() == {"codec": "DacCodec", "pretrained": str(path.resolve()), "n_q": 3}
-    theirs, ours = loaded.model.state_dict(), codec.model.state_dict()
-    assert theirs.keys() == ours.keys()
-    for key in ours:
-        torch.testing.assert_close(theirs[key], ours[key], rtol=1e-5, atol=1e-6, msg=key)
-    _, batch = noise_batch([9 * codec.hop_length + 2])
-    assert torch.equal(loaded.encode(batch), codec.encode(batch)[:, :3])
-
-
-def test_dac_refuses_unreadable_descript_files(tmp_path):
-    with pytest.raises(CodecUnavailableError, match="no such descript DAC checkpoint file"):
-        DacCodec(str(tmp_path / "absent.pth"))
-    garbage = tmp_path / "weights.pth"
-    garbage.write_bytes(b"not a torch file")
-    with pytest.raises(CodecUnavailableError, match="not a readable descript DAC checkpoint"):
-        DacCodec(str(garbage))
-    checkpoint = descript_checkpoint(DacModel(TINY_CONFIGS["dac"]()))
-    checkpoint["state_dict"]["encoder.block.9.weight"] = torch.zeros(1)
-    torch.save(checkpoint, garbage)
-    with pytest.raises(CodecUnavailableError, match="do not fit a DAC"):
-        DacCodec(str(garbage))
-
-
-# ----------------------------------------------------------------------------------- loading and offline errors
 
 
 @pytest.mark.parametrize("kind", HF_KINDS)
