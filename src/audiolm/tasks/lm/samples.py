@@ -45,9 +45,12 @@ def write_lm_samples(
     batch_size: int,
     seed: int,
     judges: list[str] | tuple[str, ...] = DEFAULT_JUDGES,
+    asr_checkpoint: str | None = None,
+    speaker_model: str | None = None,
 ) -> Samples:
     """Generate and write WAVs under ``out_dir`` and judge them (``judges``: names from ``eval.judges``;
-    empty: no scores, with a note); one row per written sample."""
+    empty: no scores, with a note; ``asr_checkpoint`` / ``speaker_model``: a Whisper .pt / an x-vector
+    folder in place of pocketsphinx / resemblyzer); one row per written sample."""
     judges = [judges] if isinstance(judges, str) else list(judges or [])  # eval.judges=asr / null
     store, rows, unconditional = datamodule.store, [], []
     n_frames, n_prompt = model.seconds_to_frames(sample_seconds), model.seconds_to_frames(prompt_seconds)
@@ -106,7 +109,9 @@ def write_lm_samples(
     notes: list[str] = []
     judging = EvalJudges(
         judges,
-        lm_texts=training_texts(datamodule) if "asr" in judges else None,
+        lm_texts=training_texts(datamodule) if "asr" in judges and not asr_checkpoint else None,
+        asr_checkpoint=asr_checkpoint,
+        speaker_model=speaker_model,
         device=str(model.device),
         notes=notes,
     )
