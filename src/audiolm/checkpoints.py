@@ -91,6 +91,19 @@ def load_task(ckpt: Path, overrides: list[str] = ()) -> tuple[DictConfig, L.Ligh
     return cfg, datamodule, task
 
 
+def untrained_model(cfg: DictConfig) -> Any:
+    """The family's model of a run, shaped as it trained (with the LoRA adapters of ``task.lora``), before
+    any weights are loaded: what checkpoints and exports both load into."""
+    from audiolm.adapters.lora import LoraSettings
+    from audiolm.runs import build_model
+
+    model = build_model(cfg)
+    lora = cfg.task.get("lora") or {}
+    if lora.get("rank"):
+        model.adapt(LoraSettings(**{**lora, "base": None}))
+    return model
+
+
 def load_model(
     path: str | Path,
     overrides: list[str] = (),
@@ -99,9 +112,7 @@ def load_model(
 ) -> Any:
     """The family's model from a checkpoint, a run folder or an export, in eval mode on ``device``;
     ``adapter`` adds an exported LoRA adapter. Its run config is ``model.config``."""
-    from audiolm.adapters.lora import LoraSettings
     from audiolm.exports import load_adapter, load_export
-    from audiolm.runs import build_model
 
     path = Path(path)
     if path.suffix == ".safetensors":
@@ -109,10 +120,7 @@ def load_model(
     else:
         ckpt = resolve_checkpoint(path)
         cfg = run_config(ckpt, overrides)
-        model = build_model(cfg)
-        lora = cfg.task.get("lora") or {}
-        if lora.get("rank"):
-            model.adapt(LoraSettings(**{**lora, "base": None}))
+        model = untrained_model(cfg)
         state = read_checkpoint(ckpt)
         model.load_weights(model_weights(state["state_dict"]))
         model.load_extra_state(state)

@@ -87,9 +87,7 @@ def _extra_state(meta: dict[str, str], tensors: dict[str, torch.Tensor]) -> dict
 
 def load_export(path: Path, overrides: list[str] = ()) -> tuple[DictConfig, Any]:
     """Rebuild (cfg, model) from a model export, ``overrides`` (``key=value``) applied to its config."""
-    from audiolm.adapters.lora import LoraSettings
-    from audiolm.checkpoints import check_layout
-    from audiolm.runs import build_model
+    from audiolm.checkpoints import check_layout, untrained_model
 
     meta, tensors = read_export(path)
     if meta["kind"] != "model":
@@ -99,10 +97,7 @@ def load_export(path: Path, overrides: list[str] = ()) -> tuple[DictConfig, Any]
         )
     cfg = OmegaConf.merge(OmegaConf.create(json.loads(meta["config"])), OmegaConf.from_dotlist(list(overrides)))
     check_layout(cfg, path)
-    model = build_model(cfg)
-    lora = cfg.task.get("lora") or {}
-    if lora.get("rank"):
-        model.adapt(LoraSettings(**{**lora, "base": None}))
+    model = untrained_model(cfg)
     model.load_weights(
         {k: v.float() if v.is_floating_point() else v for k, v in tensors.items() if not k.startswith(EXTRA)}
     )
@@ -112,7 +107,7 @@ def load_export(path: Path, overrides: list[str] = ()) -> tuple[DictConfig, Any]
 
 def load_adapter(model: Any, path: Path) -> None:
     """Add the LoRA adapter exported at ``path`` to ``model`` (its base model) and load its weights."""
-    from audiolm.adapters.lora import LoraSettings, add_lora, load_lora
+    from audiolm.adapters.lora import LoraSettings, load_lora
 
     meta, tensors = read_export(path)
     if meta["kind"] != "lora_adapter":
@@ -122,7 +117,6 @@ def load_adapter(model: Any, path: Path) -> None:
         if isinstance(ours.get(key), str) and ours[key] != meta[EXTRA + key]:
             raise AudiolmError(f"{path} was trained with another {key.replace('_', ' ')} than this base model")
     settings = LoraSettings(**{**json.loads(meta["lora"]), "base": None})
-    add_lora(model.lora_module, settings)
-    model.lora_settings = settings
+    model.adapt(settings)
     load_lora(model.lora_module, {k: v.float() for k, v in tensors.items()})
     model.eval()

@@ -3,26 +3,12 @@
 from __future__ import annotations
 
 import json
-import math
 
 import pytest
 import soundfile as sf
 
 from conftest import TINY, run_entry
-
-# The judged scores of the continuations (and their references, ref_*), with their ranges.
-JUDGED = [
-    ("sim_own", -1, 1),
-    ("sim_other", -1, 1),
-    ("sim_margin", -2, 2),
-    ("dnsmos_ovrl", 0, 5),
-    ("dnsmos_p808", 0, 5),
-    ("speech_fraction", 0, 1),
-]
-
-
-def in_range(value, low: float, high: float) -> bool:
-    return value is not None and math.isfinite(value) and low <= value <= high
+from support.judged import AUDIO_SCORES, in_range
 
 
 def test_train_writes_checkpoints_config_and_logs(trained_run):
@@ -54,7 +40,7 @@ def test_eval_reports_metrics_and_writes_listenable_wavs(trained_run, tmp_path):
         assert sr == 16000 and len(data) > 0.25 * sr and abs(data).max() > 1e-3
     # Judged by the default eval.judges: the generated part of each continuation, its reference's beside it.
     for side in ("", "ref_"):
-        for key, low, high in JUDGED:
+        for key, low, high in AUDIO_SCORES:
             assert f"lm/{side}{key}" in proc.stdout and in_range(m[f"lm/{side}{key}"], low, high), f"lm/{side}{key}"
     assert in_range(m["lm/uncond_dnsmos_ovrl"], 0, 5) and in_range(m["lm/uncond_speech_fraction"], 0, 1)
     assert not any("wer" in k for k in m), "an LM has no text to be scored against"

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 
 import numpy as np
@@ -14,19 +13,8 @@ import soundfile as sf
 from audiolm.cli import export, prepare_tts, synthesize
 
 from conftest import TTS_TINY, run_entry
+from support.judged import SPEECH_SCORES, in_range
 from support.tts_models import tiny_whisper_checkpoint, tiny_xvector_model
-
-# Every judged score of a sample (and of its reference, ref_*), with its range.
-SCORES = [
-    ("wer", 0, 10),
-    ("cer", 0, 10),
-    ("sim_own", -1, 1),
-    ("sim_other", -1, 1),
-    ("sim_margin", -2, 2),
-    ("dnsmos_ovrl", 0, 5),
-    ("dnsmos_p808", 0, 5),
-    ("speech_fraction", 0, 1),
-]
 
 
 @pytest.fixture(scope="module")
@@ -108,10 +96,6 @@ def test_missing_checkpoint_is_a_clear_error(tmp_path, capsys):
     assert "checkpoint not found" in capsys.readouterr().err
 
 
-def in_range(value, low: float, high: float) -> bool:
-    return value is not None and math.isfinite(value) and low <= value <= high
-
-
 def test_eval_judges_samples_and_references_with_the_offline_judges(tts_run, tmp_path):
     out = tmp_path / "eval"
     proc = run_entry("eval.py", f"ckpt={tts_run / 'checkpoints' / 'last.ckpt'}", f"eval.out_dir={out}")
@@ -119,7 +103,7 @@ def test_eval_judges_samples_and_references_with_the_offline_judges(tts_run, tmp
     metrics = report["metrics"]
     assert {"val/ar/nll", "val/nar/nll", "val/nll_q3", "val/acc_q1"} <= set(metrics)
     for side in ("", "ref_"):  # the samples, and their ceiling: the references through the same judges
-        for key, low, high in SCORES:
+        for key, low, high in SPEECH_SCORES:
             assert in_range(metrics[f"tts/{side}{key}"], low, high), f"tts/{side}{key}"
             assert f"tts/{side}{key}" in proc.stdout
     assert metrics["tts/ref_speech_fraction"] > 0.5, "the references are speech"
@@ -127,7 +111,7 @@ def test_eval_judges_samples_and_references_with_the_offline_judges(tts_run, tmp
     assert len(samples) == 2 and len({r["speaker"] for r in samples}) == 2, "one sample per held-out speaker"
     for r in samples:
         assert isinstance(r["transcript"], str) and isinstance(r["ref_transcript"], str)
-        assert all(in_range(r[f"{side}{key}"], low, high) for side in ("", "ref_") for key, low, high in SCORES)
+        assert all(in_range(r[f"{side}{key}"], low, high) for side in ("", "ref_") for key, low, high in SPEECH_SCORES)
         for key in ("file", "prompt", "reference"):
             assert sf.info(out / r[key]).samplerate == 16000
 
