@@ -1,6 +1,7 @@
 # The two commands of the README:
 #   make demo   set up everything, train the default audio LM on the synthetic corpus, write samples, evaluate
 #   make test   set up everything, check the style (ruff), run the test suite (CI runs exactly this)
+# and, after make demo, `make ui`: the web UI over the runs under logs/
 SHELL := /bin/bash
 PYTHON ?= python3.11
 VENV ?= .venv
@@ -8,7 +9,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 DEMO := logs/demo
 
-.PHONY: install system demo lint format test test-all bench lock clean
+.PHONY: install system demo ui lint format test test-all bench lock clean
 
 # The environment: pinned by requirements.lock (regenerate with `make lock`), then the package itself.
 $(STAMP): pyproject.toml requirements.lock
@@ -21,21 +22,28 @@ $(STAMP): pyproject.toml requirements.lock
 	$(PY) -m pip install --quiet --no-deps -e .
 	touch $(STAMP)
 
-# System packages, through apt when running as root: espeak-ng synthesises the synthetic corpus, and a C
-# compiler builds pesq (the codec-preview judge), which PyPI serves as source only.
+# System packages, through apt when running as root: espeak-ng synthesises the synthetic corpus, a C
+# compiler builds pesq (the codec-preview judge), which PyPI serves as source only, and chromium runs the
+# web UI's browser test (Playwright cannot download its own browser here). Without root, a missing
+# chromium only skips that test.
 system:
 	@missing=""; \
 	command -v espeak-ng >/dev/null || missing="$$missing espeak-ng"; \
 	command -v gcc >/dev/null || missing="$$missing build-essential python3-dev"; \
-	if [ -n "$$missing" ]; then \
-	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
-	  else \
-	    echo "missing system packages; install them with:  sudo apt-get install -y$$missing"; exit 1; \
-	  fi; \
+	command -v chromium >/dev/null || browser=chromium; \
+	if [ -n "$$missing$$browser" ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing $$browser; \
+	elif [ -n "$$missing" ]; then \
+	  echo "missing system packages; install them with:  sudo apt-get install -y$$missing $$browser"; exit 1; \
+	elif [ -n "$$browser" ]; then \
+	  echo "note: chromium is not installed, so the web UI's browser test is skipped (sudo apt-get install -y chromium)"; \
 	fi
 
 install: system $(STAMP)
+
+# The web UI on http://127.0.0.1:7860 over the runs under logs/ (UI_ARGS="--port 8000 --runs-root DIR" to change).
+ui: install
+	$(PY) -m audiolm.cli.webui $(UI_ARGS)
 
 demo: install
 	rm -rf $(DEMO)

@@ -1,1 +1,1 @@
-"""Thin command-line entry points: prepare, tokenize, synthesize, export, check_weights."""
+"""Thin command-line entry points: prepare, tokenize, synthesize, export, check_weights, webui."""

@@ -41,12 +41,7 @@ class AudioLM(CodecModel):
         super().__init__(codec)
         self.backbone = backbone
         self.pattern = pattern(n_codebooks=codec.n_codebooks, codebook_size=codec.codebook_size)
-        self.sampler = sampler or Sampler()
-        if self.sampler.guided:
-            raise ConfigError(
-                f"sampling.cfg_scale={self.sampler.cfg_scale}: the audio LM has no condition to "
-                f"guide by; keep sampling.cfg_scale=1"
-            )
+        self.use_sampler(sampler or Sampler())
         m, v, h = self.pattern.n_streams, self.pattern.vocab_size, backbone.hidden_size
         self.start_id = v  # one extra id per stream marks the start of a sequence
         self.embedding = nn.Embedding(m * (v + 1), h)
@@ -54,6 +49,15 @@ class AudioLM(CodecModel):
         self.head = nn.Linear(h, m * v, bias=False)
         nn.init.normal_(self.embedding.weight, std=0.02)
         nn.init.normal_(self.head.weight, std=0.02)
+
+    def use_sampler(self, sampler: Sampler) -> None:
+        """Sample with ``sampler`` from now on (what ``sampling.*`` sets when a run is built)."""
+        if sampler.guided:
+            raise ConfigError(
+                f"sampling.cfg_scale={sampler.cfg_scale}: the audio LM has no condition to guide by; "
+                f"keep sampling.cfg_scale=1"
+            )
+        self.sampler = sampler
 
     def embed(self, ids: torch.Tensor) -> torch.Tensor:
         """ids: [B, L, M] -> [B, L, H], the sum of each stream's embedding."""

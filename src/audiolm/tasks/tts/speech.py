@@ -64,8 +64,12 @@ class SpeechModel(CodecModel):
         if prompt_seconds <= 0:
             raise ConfigError(f"task.model.prompt_seconds must be > 0, got {prompt_seconds}")
         self.backbone, self.text = backbone, text
-        self.sampler = sampler or Sampler()
+        self.use_sampler(sampler or Sampler())
         self.prompt_frames = self.seconds_to_frames(prompt_seconds)
+
+    def use_sampler(self, sampler: Sampler) -> None:
+        """Sample with ``sampler`` from now on (what ``sampling.*`` sets when a run is built)."""
+        self.sampler = sampler
 
     # -- what travels with the weights ---------------------------------------------------------
     def extra_state(self) -> dict[str, Any]:

@@ -44,10 +44,8 @@ class VallE(SpeechModel):
         prompt_seconds: float = 3.0,
         nar_temperature: float = 0.0,
     ):
+        self.nar_temperature = nar_temperature
         super().__init__(backbone, codec, text, sampler, prompt_seconds)
-        self.nar_sampler = Sampler(
-            temperature=nar_temperature, cfg_scale=self.sampler.cfg_scale, cfg_rescale=self.sampler.cfg_rescale
-        )
         q, k, h = codec.n_codebooks, codec.codebook_size, backbone.hidden_size
         self.layout = TokenLayout(len(text.vocab), q, k)
         self.embedding = nn.EmbeddingBag(self.layout.size, h, mode="sum", padding_idx=0)
@@ -57,6 +55,14 @@ class VallE(SpeechModel):
             nn.init.normal_(w, std=0.02)
         with torch.no_grad():
             self.embedding.weight[0].zero_()
+
+    def use_sampler(self, sampler: Sampler) -> None:
+        """The AR pass samples with ``sampler``; the NAR pass keeps its own temperature (``nar_temperature``)
+        and follows the AR pass's guidance."""
+        super().use_sampler(sampler)
+        self.nar_sampler = Sampler(
+            temperature=self.nar_temperature, cfg_scale=sampler.cfg_scale, cfg_rescale=sampler.cfg_rescale
+        )
 
     @property
     def echo(self) -> bool:
