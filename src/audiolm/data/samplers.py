@@ -125,6 +125,12 @@ class BucketBatchSampler(Sampler[list[Visit]]):
         for batch in self._batches(epoch)[skip:]:
             yield [Visit(i, (self.seed, draw, i)) for i in batch]
 
+    def largest_batch(self) -> list[Visit]:
+        """The coming epoch's batch with the most padded positions (what a pre-flight check measures)."""
+        batches = self._batches(self.epoch)
+        biggest = max(batches, key=lambda b: len(b) * self.lengths[b].max(), default=[])
+        return [Visit(i, (self.seed, 0, i)) for i in biggest]
+
     def __len__(self) -> int:
         """Batches in the coming epoch (a token budget makes the count depend on the epoch's pools)."""
         if self.max_tokens is not None:
