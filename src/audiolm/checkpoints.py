@@ -68,7 +68,15 @@ def resume_checkpoint(path: str | Path) -> Path:
 
 
 def read_checkpoint(ckpt: Path) -> dict[str, Any]:
-    return torch.load(resolve_checkpoint(ckpt), map_location="cpu", weights_only=True)
+    """The contents of a training checkpoint; a truncated or foreign file is refused in one line."""
+    ckpt = resolve_checkpoint(ckpt)
+    try:
+        return torch.load(ckpt, map_location="cpu", weights_only=True)
+    except (OSError, RuntimeError, EOFError) as exc:
+        raise AudiolmError(
+            f"{ckpt} is truncated or not a checkpoint ({type(exc).__name__}: {str(exc).splitlines()[0]}); "
+            f"use another one of its run, e.g. the step*.ckpt beside it"
+        ) from None
 
 
 def run_config(ckpt: Path, overrides: list[str] = ()) -> DictConfig:
