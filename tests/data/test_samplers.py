@@ -94,6 +94,11 @@ def test_a_restored_sampler_yields_the_rest_of_the_epoch_with_the_same_draws():
     assert list(resumed) == taken[3:] + rest  # the same visits, seeds included
     assert epoch(resumed) == epoch(straight)  # and the next epoch alike
 
+    whole = BucketBatchSampler(lengths, batch_size=4, seed=7)  # saved after an epoch's last batch
+    whole.load_state_dict({"epoch": 0, "consumed": len(straight)})
+    assert epoch(whole) == epoch(BucketBatchSampler(lengths, batch_size=4, seed=7, start_epoch=1))
+    assert BucketBatchSampler(lengths, 4, start_epoch=3).state_dict() == {"epoch": 3, "consumed": 0}
+
 
 def test_a_visit_seed_depends_on_run_seed_epoch_and_position_only_when_shuffled():
     train = BucketBatchSampler(list(range(8)), batch_size=8, seed=5)

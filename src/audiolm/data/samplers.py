@@ -73,6 +73,7 @@ class BucketBatchSampler(Sampler[list[Visit]]):
         self.seed, self.max_tokens = seed, max_tokens
         self.rank, self.world_size = rank, world_size
         self.epoch, self.skip, self.consumed = start_epoch, 0, 0
+        self.current: int | None = None  # the epoch being iterated
         self.too_long = 0 if max_tokens is None else int((self.lengths > max_tokens).sum())
         if self.too_long:
             log.warning(
@@ -120,7 +121,7 @@ class BucketBatchSampler(Sampler[list[Visit]]):
 
     def __iter__(self) -> Iterator[list[Visit]]:
         epoch, skip = self.epoch, self.skip
-        self.epoch, self.skip, self.consumed = epoch + 1, 0, skip
+        self.epoch, self.skip, self.consumed, self.current = epoch + 1, 0, skip, epoch
         draw = epoch if self.shuffle else 0  # an unshuffled (validation) order draws the same every time
         for batch in self._batches(epoch)[skip:]:
             yield [Visit(i, (self.seed, draw, i)) for i in batch]
@@ -141,11 +142,17 @@ class BucketBatchSampler(Sampler[list[Visit]]):
 
     def state_dict(self) -> dict[str, int]:
         """The epoch being iterated and the batches of it already trained on."""
-        return {"epoch": self.epoch - 1, "consumed": self.consumed}
+        if self.current is None:
+            return {"epoch": self.epoch, "consumed": 0}
+        return {"epoch": self.current, "consumed": self.consumed}
 
     def load_state_dict(self, state: dict[str, int]) -> None:
-        """Continue ``state``'s epoch after its consumed batches (the next ``iter`` starts there)."""
-        self.epoch, self.skip, self.consumed = state["epoch"], state["consumed"], state["consumed"]
+        """Continue ``state``'s epoch after its consumed batches (the next ``iter`` starts there); an epoch
+        consumed whole continues with the next one."""
+        epoch, consumed = state["epoch"], state["consumed"]
+        if consumed >= len(self._batches(epoch)):
+            epoch, consumed = epoch + 1, 0
+        self.epoch, self.skip, self.consumed, self.current = epoch, consumed, consumed, None
 
 
 class ResumableLoader(DataLoader):
