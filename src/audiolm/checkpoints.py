@@ -41,8 +41,42 @@ def resolve_checkpoint(path: str | Path) -> Path:
     return path
 
 
+def _loads(ckpt: Path) -> bool:
+    """Whether ``ckpt`` is a whole checkpoint: a truncated file lacks the archive's directory, at its end."""
+    try:
+        torch.load(ckpt, map_location="cpu", weights_only=True, mmap=True)
+        return True
+    except Exception:  # noqa: BLE001 - any failure to read means "not usable"
+        return False
+
+
+def resume_checkpoint(path: str | Path) -> Path:
+    """The checkpoint to resume from: ``path``'s, or, when that one is truncated or unreadable (a kill or a
+    full disk while it was copied), the newest other checkpoint beside it that loads, with a warning."""
+    ckpt = resolve_checkpoint(path)
+    if _loads(ckpt):
+        return ckpt
+    others = sorted((p for p in ckpt.parent.glob("*.ckpt") if p != ckpt), key=lambda p: p.stat().st_mtime)
+    good = next((p for p in reversed(others) if _loads(p)), None)
+    if good is None:
+        raise AudiolmError(
+            f"{ckpt} is truncated or unreadable and no other checkpoint in {ckpt.parent} loads; "
+            f"start the run again without ckpt_path"
+        )
+    log.warning("%s is truncated or unreadable: resuming from %s, the newest loadable one beside it", ckpt, good)
+    return good
+
+
 def read_checkpoint(ckpt: Path) -> dict[str, Any]:
-    return torch.load(resolve_checkpoint(ckpt), map_location="cpu", weights_only=True)
+    """The contents of a training checkpoint; a truncated or foreign file is refused in one line."""
+    ckpt = resolve_checkpoint(ckpt)
+    try:
+        return torch.load(ckpt, map_location="cpu", weights_only=True)
+    except (OSError, RuntimeError, EOFError) as exc:
+        raise AudiolmError(
+            f"{ckpt} is truncated or not a checkpoint ({type(exc).__name__}: {str(exc).splitlines()[0]}); "
+            f"use another one of its run, e.g. the step*.ckpt beside it"
+        ) from None
 
 
 def run_config(ckpt: Path, overrides: list[str] = ()) -> DictConfig:

@@ -23,10 +23,17 @@ import torch
 from hydra.errors import ConfigCompositionException, InstantiationException, OverrideParseException
 from hydra.utils import get_object, instantiate
 from lightning.pytorch.callbacks import LearningRateMonitor
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 from omegaconf.errors import MissingMandatoryValue
 
-from audiolm.checkpoints import CONFIG_NAME, check_resume, load_task, read_checkpoint, resolve_checkpoint
+from audiolm.checkpoints import (
+    CONFIG_NAME,
+    check_resume,
+    load_task,
+    read_checkpoint,
+    resolve_checkpoint,
+    resume_checkpoint,
+)
 from audiolm.errors import AudiolmError, ConfigError
 from audiolm.overrides import unknown_argument
 from audiolm.reports import print_report, print_summary
@@ -113,6 +120,8 @@ def train(cfg: DictConfig) -> dict[str, float]:
     """Fit, checkpoint, and return the final metrics (for sweeps)."""
     L.seed_everything(cfg.seed, workers=True)
     if cfg.get("ckpt_path"):
+        with open_dict(cfg):
+            cfg.ckpt_path = str(resume_checkpoint(cfg.ckpt_path))
         check_resume(cfg, Path(cfg.ckpt_path))  # before this run's config is written, maybe over the old one
     out = Path(cfg.paths.output_dir)
     (out / "checkpoints").mkdir(parents=True, exist_ok=True)

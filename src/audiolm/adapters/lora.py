@@ -94,13 +94,13 @@ def add_lora(module: nn.Module, settings: LoraSettings, defaults: tuple[str, ...
 def load_base(model: nn.Module, path: str) -> None:
     """The weights (and what travels with them, such as the codec state) of the checkpoint being
     finetuned, into ``model`` with its adapters."""
-    from audiolm.checkpoints import model_weights
+    from audiolm.checkpoints import model_weights, read_checkpoint
 
     if not Path(path).is_file():
         raise MissingFileError(
             f"task.lora.base checkpoint not found: {path}; give the checkpoint of the model to finetune"
         )
-    state = torch.load(path, map_location="cpu", weights_only=True)
+    state = read_checkpoint(Path(path))
     own = {k for k in model.state_dict() if "lora_" not in k}
     weights = {_adapted_name(k, own): v for k, v in model_weights(state["state_dict"]).items() if "lora_" not in k}
     if set(weights) != own:

@@ -22,6 +22,12 @@ from audiolm.data.tokens.tokenize import tokenize_manifest
 
 
 def main(argv: list[str] | None = None) -> None:
+    from audiolm.runs import exit_on_user_error  # a user's error (a full disk, a bad manifest) ends in one line
+
+    exit_on_user_error(_tokenize)(argv)
+
+
+def _tokenize(argv: list[str] | None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--manifest", required=True, type=Path, help="JSON-lines manifest of the corpus")
     p.add_argument("--store-root", required=True, type=Path, help="folder holding this corpus's token stores")

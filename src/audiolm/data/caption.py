@@ -26,7 +26,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from audiolm.audio.io import load_audio
 from audiolm.data.manifest import read_manifest
-from audiolm.data.samplers import BucketBatchSampler
+from audiolm.data.samplers import BucketBatchSampler, Visit
 from audiolm.data.split import check_val_percent, declared_side, side_of
 from audiolm.errors import DataError
 
@@ -58,8 +58,8 @@ class CaptionDataset(Dataset):
     def __len__(self) -> int:
         return len(self.clips)
 
-    def __getitem__(self, i: int) -> dict:
-        clip = self.clips[i]
+    def __getitem__(self, key: Visit | int) -> dict:
+        clip = self.clips[Visit.of(key).index]
         wav = load_audio(clip.path, SAMPLE_RATE, clip.offset, clip.duration)[0]
         return {"wav": wav, "caption": clip.caption, "id": clip.id}
 

@@ -6,10 +6,13 @@ An item is a window of codes ``[Q, F]``; a batch is ``codes: [B, Q, F_max]`` (ze
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from audiolm.data.samplers import Visit
 from audiolm.data.tokens.store import TokenStore
 from audiolm.errors import ConfigError
 
@@ -17,15 +20,24 @@ from audiolm.errors import ConfigError
 class CodeWindows(Dataset):
     """Items of ``store`` cut to at most ``max_frames`` frames.
 
-    Training draws a random window per visit (``random_crop``); evaluation takes the start of
-    each item, so validation figures are repeatable.
+    Training draws a random window per visit (``random_crop``, from the visit's own seed); evaluation
+    takes the start of each item, so validation figures are repeatable.
     """
 
-    def __init__(self, store: TokenStore, indices: list[int], max_frames: int, random_crop: bool):
+    def __init__(
+        self,
+        store: TokenStore,
+        indices: list[int],
+        max_frames: int,
+        random_crop: bool,
+        num_steps: Callable[[int], int] | None = None,
+    ):
         if max_frames < 1:
             raise ConfigError(f"data.segment_seconds gives {max_frames} frames; it must be at least one frame")
         self.store, self.indices, self.max_frames, self.random_crop = store, indices, max_frames, random_crop
-        self.lengths = [min(store.entries[i]["n_frames"], max_frames) for i in indices]  # for bucketing
+        frames = [min(store.entries[i]["n_frames"], max_frames) for i in indices]
+        # positions the backbone sees (the pattern's steps), for bucketing and the token budget
+        self.lengths = [num_steps(f) for f in frames] if num_steps else frames
 
     @staticmethod
     def collate(items: list[torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -34,12 +46,13 @@ class CodeWindows(Dataset):
     def __len__(self) -> int:
         return len(self.indices)
 
-    def __getitem__(self, i: int) -> torch.Tensor:
-        codes = self.store.codes(self.indices[i])
+    def __getitem__(self, key: Visit | int) -> torch.Tensor:
+        visit = Visit.of(key)
+        codes = self.store.codes(self.indices[visit.index])
         n = codes.shape[1]
         start = 0
         if self.random_crop and n > self.max_frames:
-            start = int(np.random.randint(0, n - self.max_frames + 1))
+            start = int(visit.rng().integers(0, n - self.max_frames + 1))
         window = np.asarray(codes[:, start : start + self.max_frames], dtype=np.int64)
         return torch.from_numpy(window)
 

@@ -27,6 +27,7 @@ from audiolm.audio.io import load_audio
 from audiolm.codecs.base import seconds_to_frames
 from audiolm.data.manifest import Utterance, read_manifest, write_manifest
 from audiolm.data.prepare.similar import similar_utterances
+from audiolm.data.samplers import Visit
 from audiolm.data.tokens.store import TokenStore
 from audiolm.data.tokens.tokenize import resolve_device
 from audiolm.errors import ConfigError, DataError
@@ -151,7 +152,7 @@ class TTSItems(Dataset):
     so are rows without phonemes. The prompt comes from another utterance of the same speaker, from
     any split (it conditions, it is not a target): one of its mined ``similar`` ones with
     probability ``similar_p``, else any; an utterance whose speaker has no other one prompts itself.
-    Training draws prompts and crops at random; validation draws them from a seed per item.
+    Each visit draws its prompt and crop from its own seed (``Visit``: run seed, epoch, position).
     """
 
     def __init__(
@@ -220,10 +221,9 @@ class TTSItems(Dataset):
         pick = int(rng.integers(len(same) - 1))  # any other utterance of the speaker, uniformly
         return same[pick] if same[pick] != i else same[-1]
 
-    def __getitem__(self, k: int) -> dict[str, torch.Tensor]:
-        i = self.indices[k]
-        # Training draws from the global numpy state, which Lightning seeds per run and per worker.
-        rng = np.random.default_rng(np.random.randint(2**31) if self.train else i)
+    def __getitem__(self, key: Visit | int) -> dict[str, torch.Tensor]:
+        visit = Visit.of(key)
+        i, rng = self.indices[visit.index], visit.rng()
         source = self.store.codes(self._prompt_source(i, rng))
         n = min(self.prompt_frames, source.shape[1])
         start = int(rng.integers(0, source.shape[1] - n + 1)) if self.train else 0

@@ -25,6 +25,7 @@ import json
 import logging
 import os
 import re
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -127,10 +128,18 @@ def _fsync_dir(path: Path) -> None:
 def _atomic_write(path: Path, write: Any) -> None:
     """``write(file)`` into ``path.partial``, fsync, rename: readers see the old file or the whole new one."""
     tmp = path.with_name(path.name + ".partial")
-    with tmp.open("wb") as f:
-        write(f)
-        f.flush()
-        os.fsync(f.fileno())
+    try:
+        with tmp.open("wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+    except OSError as exc:  # a full disk (or a quota): what was written before stays whole
+        tmp.unlink(missing_ok=True)
+        free = shutil.disk_usage(path.parent).free
+        raise StoreError(
+            f"writing {path} failed ({exc}); is the disk full? {free / 2**20:.0f} MB free there. Free some space "
+            f"and run again: tokenisation resumes after the last complete shard"
+        ) from None
     tmp.replace(path)
     _fsync_dir(path.parent)
 
