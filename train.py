@@ -11,7 +11,7 @@ from omegaconf import DictConfig
 os.environ.setdefault("AUDIOLM_ROOT", os.getcwd())
 
 from audiolm.overrides import check_overrides  # noqa: E402
-from audiolm.runs import exit_on_user_error, train  # noqa: E402
+from audiolm.runs import exit_on_user_error, objective, shared_run_dir, train  # noqa: E402
 
 CONFIGS = str(Path(__file__).resolve().parent / "configs")
 
@@ -19,10 +19,12 @@ CONFIGS = str(Path(__file__).resolve().parent / "configs")
 @hydra.main(version_base="1.3", config_path="configs", config_name="train")
 @exit_on_user_error
 def main(cfg: DictConfig) -> float | None:
-    metrics = train(cfg)
-    return metrics.get("val/nll")
+    # a sweep ranks runs by what this returns: val/nll, or the optimized_metric of an hparams_search config
+    return objective(cfg, train(cfg))
 
 
 if __name__ == "__main__":
     exit_on_user_error(check_overrides)(sys.argv[1:], CONFIGS, "train")
+    # under torchrun / srun: one run folder for all ranks
+    sys.argv[1:] = exit_on_user_error(shared_run_dir)(sys.argv[1:])
     main()

@@ -7,14 +7,16 @@ program with one clear message instead of a stack trace.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
 import json
 import logging
+import os
 import sys
 import warnings
-from collections.abc import Callable
-from datetime import datetime
+from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +25,8 @@ import torch
 from hydra.errors import ConfigCompositionException, InstantiationException, OverrideParseException
 from hydra.utils import get_object, instantiate
 from lightning.pytorch.callbacks import LearningRateMonitor
-from omegaconf import DictConfig, OmegaConf, open_dict
+from lightning.pytorch.utilities import rank_zero_only
+from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 from omegaconf.errors import MissingMandatoryValue
 
 from audiolm.checkpoints import (
@@ -41,6 +44,9 @@ from audiolm.reports import print_report, print_summary
 log = logging.getLogger("audiolm")
 # Lightning 2.5 calls a torch pytree API that torch 2.11 deprecates: nothing a user can act on.
 warnings.filterwarnings("ignore", message=r"`isinstance\(treespec, LeafSpec\)` is deprecated")
+# configs/hydra/launcher/submitit_*.yaml take the place of the plugin's defaults of the same name on purpose
+# (so `hydra/launcher=submitit_slurm` gets audiolm's); Hydra 1.3 still checks them against the plugin's schema.
+warnings.filterwarnings("ignore", message=r"\s*'hydra/launcher/submitit_\w+' is validated against ConfigStore schema")
 
 
 def user_error(exc: BaseException) -> BaseException | None:
@@ -125,8 +131,9 @@ def train(cfg: DictConfig) -> dict[str, float]:
         check_resume(cfg, Path(cfg.ckpt_path))  # before this run's config is written, maybe over the old one
     out = Path(cfg.paths.output_dir)
     (out / "checkpoints").mkdir(parents=True, exist_ok=True)
-    # Saved resolved, next to the checkpoints, so eval.py rebuilds exactly this run.
-    OmegaConf.save(cfg, out / "checkpoints" / CONFIG_NAME, resolve=True)
+    if rank_zero_only.rank == 0:  # under torchrun / srun every rank runs train(); rank 0 owns the run folder
+        # Saved resolved, next to the checkpoints, so eval.py rebuilds exactly this run.
+        OmegaConf.save(cfg, out / "checkpoints" / CONFIG_NAME, resolve=True)
     codec, datamodule, task = build(cfg)
     if cfg.get("ckpt_path") and codec is not None:
         # The resumed run must tokenise with the codec state its model learned on.
@@ -145,13 +152,104 @@ def train(cfg: DictConfig) -> dict[str, float]:
             raise
         raise error from None
     log.info("parameters: %.2fM (trainable %.2fM)", _millions(task), _millions(task, trainable=True))
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), _ddp_in_one_sweep_point(trainer):
         # train() itself writes config.yaml into the new run's checkpoints folder, which Lightning reports
         warnings.filterwarnings("ignore", message=r"Checkpoint directory .* exists and is not empty")
         trainer.fit(task, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
-    print_summary(metrics, out)
+    if trainer.is_global_zero:
+        print_summary(metrics, out)
     return metrics
+
+
+def objective(cfg: DictConfig, metrics: dict[str, float]) -> float | None:
+    """The value a sweep ranks this run by: ``optimized_metric`` (an ``hparams_search`` config sets it), else
+    ``val/nll``. A run that did not log it returns None, which a sweep reports as missing (Optuna: a failed trial)."""
+    name = cfg.get("optimized_metric") or "val/nll"
+    if cfg.get("optimized_metric") and name not in metrics and rank_zero_only.rank == 0:
+        log.warning(
+            "this run logged no %s (optimized_metric), so a sweep cannot rank it; it logged %s", name, sorted(metrics)
+        )
+    return metrics.get(name)
+
+
+# what Lightning's DDP launcher sets in its own process for the ranks it starts
+_DDP_ENV = ("MASTER_ADDR", "MASTER_PORT", "NODE_RANK", "LOCAL_RANK", "WORLD_SIZE")
+
+
+@contextlib.contextmanager
+def _ddp_in_one_sweep_point(trainer: L.Trainer) -> Iterator[None]:
+    """Lightning's DDP launcher starts every other rank as ``python train.py <this command line>
+    hydra.run.dir=<hydra.run.dir>``. In a multirun that command line is the whole sweep, so each rank would
+    run the sweep again, in new folders; and the next sweep point, in this same process, would find the
+    last one's process group and rank variables. The ranks get this job's own overrides and folder, and
+    both are cleared when it ends."""
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+    from lightning.pytorch.strategies.launchers.subprocess_script import _SubprocessScriptLauncher
+
+    import __main__
+
+    launches = isinstance(trainer.strategy.launcher, _SubprocessScriptLauncher)
+    if not (launches and HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN):
+        yield
+        return
+    if __main__.__spec__ is not None:  # a launcher's worker (submitit) runs this job, not train.py
+        raise ConfigError(
+            f"trainer.strategy={trainer.strategy.strategy_name} starts its ranks by rerunning train.py, which this "
+            "launcher does not run: use trainer=ddp_launched (one SLURM task per GPU) or trainer.strategy=ddp_spawn"
+        )
+    hydra_cfg, argv, env = HydraConfig.get(), sys.argv[1:], {k: os.environ.get(k) for k in _DDP_ENV}
+    sys.argv[1:] = [*hydra_cfg.overrides.task, "hydra.mode=RUN"]
+    with read_write(hydra_cfg.run):
+        hydra_cfg.run.dir = hydra_cfg.runtime.output_dir
+    try:
+        yield
+    finally:
+        sys.argv[1:] = argv
+        if torch.distributed.is_initialized():
+            torch.distributed.destroy_process_group()
+        for key, value in env.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def shared_run_dir(argv: list[str]) -> list[str]:
+    """Under torchrun or srun every rank runs train.py and composes its own config, so each would make its
+    own run folder (named by the second it started). All ranks get one folder and only rank 0 writes
+    ``.hydra/`` into it: under torchrun named by rank 0's start time; under srun ``runs/slurm-<job id>``, the
+    same after a requeue (Lightning resumes from the ``hpc_ckpt`` it saved there). A given hydra.run.dir stays."""
+    torchrun = os.environ.get("TORCHELASTIC_RUN_ID") is not None
+    if torchrun:
+        rank, world = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
+    elif "SLURM_PROCID" in os.environ and "SLURM_JOB_ID" in os.environ:
+        rank, world = int(os.environ["SLURM_PROCID"]), int(os.environ.get("SLURM_NTASKS", "1"))
+    else:
+        return argv
+    if world < 2 or any(a in ("-m", "--multirun") for a in argv):
+        return argv
+    extra = [] if rank == 0 else ["hydra.output_subdir=null"]
+    if not any(a.startswith("hydra.run.dir=") for a in argv):
+        name = _torchrun_start(rank) if torchrun else f"slurm-{os.environ['SLURM_JOB_ID']}"
+        extra.append(f"hydra.run.dir=${{paths.log_dir}}/${{task_name}}/runs/{name}")  # as configs/hydra/default.yaml
+    return [*argv, *extra]
+
+
+def _torchrun_start(rank: int) -> str:
+    """Rank 0's start time, told to every rank through torchrun's own store (the one init_process_group uses)."""
+    if os.environ.get("TORCHELASTIC_USE_AGENT_STORE") != "True":
+        raise ConfigError(
+            "under this torchrun every rank needs one run folder: add hydra.run.dir=logs/train/runs/<name>"
+        )
+    from torch.distributed import PrefixStore, TCPStore
+
+    store = TCPStore(os.environ["MASTER_ADDR"], int(os.environ["MASTER_PORT"]), timeout=timedelta(minutes=10))
+    store = PrefixStore(f"audiolm/attempt_{os.environ.get('TORCHELASTIC_RESTART_COUNT', '0')}", store)
+    if rank == 0:
+        store.set("run_start", datetime.now().strftime("%Y-%m-%d_%H-%M-%S"))
+    return store.get("run_start").decode()
 
 
 def _load_finetune_base(cfg: DictConfig, task: Any) -> None:

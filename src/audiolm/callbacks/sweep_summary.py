@@ -1,7 +1,8 @@
 """A Hydra callback that ends a multirun with a table of its jobs and their objective.
 
-Each job returns its objective (``val/nll``, from train.py); a job that returns none (it ran no
-validation) is flagged, since a sweep cannot rank it.
+Each job returns its objective (``val/nll``, or the ``optimized_metric`` of an ``hparams_search`` config,
+which also sets ``hydra.sweeper.direction``); a job that returns none (it logged no such value) is
+flagged, since a sweep cannot rank it.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from typing import Any
 from hydra.core.utils import JobReturn, JobStatus
 from hydra.experimental.callback import Callback
 from hydra.types import RunMode
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 log = logging.getLogger("audiolm")
 
@@ -42,8 +43,10 @@ class SweepSummary(Callback):
 
         if not self.jobs:
             return
-        table = Table(title=f"sweep: {self.objective} per job (lower is better)")
-        for column in ("job", "overrides", self.objective):
+        objective = config.get("optimized_metric") or self.objective
+        higher = str(OmegaConf.select(config, "hydra.sweeper.direction", default="minimize")).startswith("max")
+        table = Table(title=f"sweep: {objective} per job ({'higher' if higher else 'lower'} is better)")
+        for column in ("job", "overrides", objective):
             table.add_column(column)
         for num, overrides, value, failed, _ in sorted(self.jobs, key=lambda j: j[0]):
             shown = "failed" if failed else ("missing" if value is None else f"{value:.4f}")
@@ -52,5 +55,5 @@ class SweepSummary(Callback):
         console.print(table)
         missing = [j for j in self.jobs if j[2] is None and not j[3]]
         if missing:
-            console.print(f"warning: {len(missing)} job(s) returned no {self.objective}: they ran no validation")
+            console.print(f"warning: {len(missing)} job(s) returned no {objective}: they did not log it")
         console.print(f"sweep folder: {config.hydra.sweep.dir}")
