@@ -5,7 +5,6 @@ per op; the master weights and the optimiser stay fp32). ``debug=nan_guard`` wat
 
 from __future__ import annotations
 
-import csv
 import math
 from pathlib import Path
 
@@ -13,16 +12,11 @@ import pytest
 import torch
 
 from conftest import CAPTION_TINY, TINY, TTS_TINY, run_entry
-
-
-def losses(run_dir: Path) -> dict[int, float]:
-    (metrics,) = run_dir.glob("**/metrics.csv")
-    with metrics.open() as f:
-        return {int(r["step"]): float(r["train/nll"]) for r in csv.DictReader(f) if r.get("train/nll")}
+from support.run_metrics import train_losses
 
 
 def check_close_to_fp32(fp32: Path, bf16: Path) -> None:
-    want, got = losses(fp32), losses(bf16)
+    want, got = train_losses(fp32), train_losses(bf16)
     assert got.keys() == want.keys() and len(got) >= 4
     assert all(math.isfinite(v) for v in got.values())
     # bf16 keeps ~3 significant digits per op; a few steps later the losses still agree to ~2%

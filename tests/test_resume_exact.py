@@ -4,7 +4,6 @@ restored)."""
 
 from __future__ import annotations
 
-import csv
 import os
 import signal
 import subprocess
@@ -19,14 +18,9 @@ from audiolm.checkpoints import resume_checkpoint
 from audiolm.errors import AudiolmError
 
 from conftest import ROOT, TINY, TTS_TINY, run_entry
+from support.run_metrics import train_losses
 
 N = 6  # checkpoint step; the tiny corpus has 4 train batches an epoch: N is mid-epoch
-
-
-def losses(run_dir: Path) -> dict[int, float]:
-    (metrics,) = run_dir.glob("**/metrics.csv")
-    with metrics.open() as f:
-        return {int(r["step"]): float(r["train/nll"]) for r in csv.DictReader(f) if r.get("train/nll")}
 
 
 def weights(run_dir: Path) -> dict[str, torch.Tensor]:
@@ -78,7 +72,7 @@ def test_a_killed_run_resumes_to_the_losses_and_weights_of_an_unbroken_one(famil
     assert position["epoch"] >= 1 and position["consumed"] > 0  # in a later epoch, some of its batches taken
     run_entry("train.py", *args, f"ckpt_path={killed}/checkpoints/last.ckpt", f"hydra.run.dir={resumed}")
 
-    want, got = losses(straight), losses(resumed)
+    want, got = train_losses(straight), train_losses(resumed)
     assert sorted(got) == [s for s in sorted(want) if s >= N]  # steps N+1.. (the csv counts from 0)
     assert all(got[s] == want[s] for s in got), {s: (want[s], got[s]) for s in got if got[s] != want[s]}
     a, b = weights(straight), weights(resumed)
